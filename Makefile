@@ -1,0 +1,78 @@
+# typedmaps: every target does its own set-up on a fresh Debian 12 machine (as root):
+# system packages, bpffs, the .venv with `pip install -e '.[dev]'`, and the BPF objects.
+#   make demo    run the main job (load a flow-accounting XDP program, show typed maps)
+#   make test    pytest on real kernel maps + mypy --strict + ruff
+#   make bench   the benchmark suite (bench/), C vs MapHandle vs TypedMap vs BCC
+
+SHELL      := /bin/bash
+PYTHON     ?= python3
+VENV       := .venv
+PY         := $(VENV)/bin/python
+ARCH       := $(shell uname -m)
+CLANG      ?= clang
+BPF_CFLAGS := -g -O2 -target bpf -Wall -Werror -I/usr/include/$(ARCH)-linux-gnu -Ibpf
+BPF_SRCS   := $(wildcard bpf/*.bpf.c)
+BPF_OBJS   := $(patsubst bpf/%.bpf.c,build/bpf/%.bpf.o,$(BPF_SRCS))
+# Debian packages the project needs at run time and build time. python3-bpfcc is
+# only for the side-by-side BCC benchmark and its tests.
+APT_PKGS   := clang llvm libbpf1 libbpf-dev bpftool python3-bpfcc make
+STAMP_SYS  := build/.system-deps
+STAMP_VENV := $(VENV)/.installed
+
+.PHONY: all setup system-deps bpffs bpf venv test pytest typecheck lint demo bench clean
+
+all: test
+
+setup: system-deps venv bpf bpffs
+
+# Install whatever of APT_PKGS is missing (one `apt-get update` only when needed).
+system-deps: $(STAMP_SYS)
+$(STAMP_SYS): Makefile
+	@missing=""; for p in $(APT_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if ! $(PYTHON) -c 'import ensurepip, venv' >/dev/null 2>&1; then missing="$$missing python3-venv"; fi; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@mkdir -p build && touch $@
+
+# bpffs must be mounted for pinning; mount it when absent.
+bpffs:
+	@mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+
+venv: $(STAMP_VENV)
+$(STAMP_VENV): pyproject.toml $(STAMP_SYS)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+bpf: $(BPF_OBJS)
+build/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) $(STAMP_SYS)
+	@mkdir -p build/bpf
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+test: setup
+	$(MAKE) --no-print-directory pytest typecheck lint
+
+pytest:
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+typecheck:
+	$(PY) -m mypy --strict src tests
+
+lint:
+	$(PY) -m ruff check src tests bench
+	$(PY) -m ruff format --check src tests bench
+
+demo: setup
+	$(PY) examples/demo.py
+
+bench: setup
+	$(PY) bench/run.py $(BENCH_ARGS)
+
+clean:
+	rm -rf build .mypy_cache .ruff_cache .pytest_cache

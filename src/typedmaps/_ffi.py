@@ -1,0 +1,151 @@
+"""The cffi ABI-mode binding to the system libbpf: the only module that touches cffi.
+
+``libbpf.so.1`` is opened lazily, once, under a lock, the first time a
+caller needs it (``get_lib()``). The declarations live in ``_cdefs.h``.
+
+Everything here is private. cdata and ``Any`` do not leave the package: the
+public modules turn results into Python values and errors into the
+typedmaps error tree through :func:`check`.
+
+libbpf's own log lines are forwarded to the ``typedmaps.libbpf`` logger
+(WARN -> WARNING, INFO -> INFO, DEBUG -> DEBUG).
+"""
+
+from __future__ import annotations
+
+import ctypes.util
+import logging
+import os
+import threading
+from importlib import resources
+from typing import Any, Final
+
+from cffi import FFI
+
+from .errors import LibbpfNotFoundError, MapError, NotSupportedError, error_from_errno
+
+__all__ = ["NULL", "check", "ffi", "func", "get_lib", "lib_has", "num_possible_cpus"]
+
+LIBBPF_SONAME: Final = "libbpf.so.1"
+
+# Typed as Any on purpose: cdata is untyped, and keeping it Any here stops
+# types-cffi's partial types leaking into the modules that call libbpf.
+ffi: Any = FFI()
+ffi.cdef(resources.files(__package__).joinpath("_cdefs.h").read_text())
+NULL: Final[Any] = ffi.NULL
+
+_lock = threading.Lock()
+_lib: Any = None
+_libc: Any = None
+_ncpus: int | None = None
+
+log = logging.getLogger("typedmaps.libbpf")
+_LEVELS: Final = (logging.WARNING, logging.INFO, logging.DEBUG)
+
+_INSTALL_HINT: Final = (
+    "typedmaps needs the system libbpf 1.x shared library (libbpf.so.1). "
+    "Install it with `apt-get install libbpf1` (Debian/Ubuntu), "
+    "`dnf install libbpf` (Fedora) or your distribution's libbpf package."
+)
+
+
+def _on_libbpf_print(level: int, fmt: Any, ap: Any) -> int:
+    pylevel = _LEVELS[level] if 0 <= level < len(_LEVELS) else logging.DEBUG
+    if not log.isEnabledFor(pylevel):
+        return 0
+    buf = ffi.new("char[]", 2048)
+    n = _libc.vsnprintf(buf, 2048, fmt, ap)
+    if n < 0:
+        return 0
+    text = ffi.string(buf).decode("utf-8", "replace").rstrip("\n")
+    if text:
+        log.log(pylevel, "%s", text)
+    return 0
+
+
+# Kept alive for as long as libbpf may call it (the whole process).
+_print_cb: Any = ffi.callback("libbpf_print_fn_t", _on_libbpf_print)
+
+
+def _open() -> Any:
+    global _lib, _libc
+    with _lock:
+        if _lib is not None:
+            return _lib
+        try:
+            lib = ffi.dlopen(LIBBPF_SONAME)
+        except OSError as exc:
+            found = ctypes.util.find_library("bpf")
+            extra = f" (found {found}, which is not ABI version 1)" if found else ""
+            raise LibbpfNotFoundError(f"{_INSTALL_HINT}{extra}: {exc}") from exc
+        try:
+            lib.libbpf_num_possible_cpus  # noqa: B018 - probe one 1.x symbol
+        except AttributeError as exc:
+            raise LibbpfNotFoundError(f"{LIBBPF_SONAME} is too old: {_INSTALL_HINT}") from exc
+        _libc = ffi.dlopen(None)
+        lib.libbpf_set_print(_print_cb)
+        _lib = lib
+        return lib
+
+
+def get_lib() -> Any:
+    """The dlopen()ed libbpf; opens it on first use (thread-safe)."""
+    lib = _lib
+    return lib if lib is not None else _open()
+
+
+def lib_has(name: str) -> bool:
+    """Whether the loaded libbpf exports ``name``."""
+    try:
+        getattr(get_lib(), name)
+    except AttributeError:
+        return False
+    return True
+
+
+def func(name: str, operation: str) -> Any:
+    """The libbpf function ``name``, or NotSupportedError naming ``operation``."""
+    try:
+        return getattr(get_lib(), name)
+    except AttributeError:
+        raise NotSupportedError(
+            95, operation, f"the loaded libbpf has no {name}(); a newer libbpf is needed"
+        ) from None
+
+
+def check(ret: int, operation: str, *, einval_unsupported: bool = False, path: bool = False) -> int:
+    """The one error checkpoint: a negative libbpf return becomes a named error.
+
+    ``path=True`` for operations on bpffs paths, where ENOENT means "no such
+    file", not "key not found".
+    """
+    if ret < 0:
+        raise error_from_errno(
+            ret,
+            operation,
+            einval_unsupported=einval_unsupported,
+            detail=os.strerror(-ret) if path else None,
+        )
+    return ret
+
+
+def check_ptr(ptr: Any, operation: str) -> Any:
+    """For libbpf calls that return NULL and set errno."""
+    if ptr == NULL:
+        err = ffi.errno or 22
+        raise error_from_errno(err, operation)
+    return ptr
+
+
+def last_errno_error(operation: str) -> MapError:
+    return error_from_errno(ffi.errno or 22, operation)
+
+
+def num_possible_cpus() -> int:
+    """How many CPUs the kernel could ever bring up (per-CPU maps have a slot for each)."""
+    global _ncpus
+    n = _ncpus
+    if n is None:
+        n = check(get_lib().libbpf_num_possible_cpus(), "num_possible_cpus")
+        _ncpus = n
+    return n

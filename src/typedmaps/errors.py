@@ -1,0 +1,218 @@
+"""The typedmaps exception tree.
+
+Every error the library raises on purpose is a :class:`TypedMapsError`::
+
+    TypedMapsError
+    ├── MapError (OSError: .errno, .operation)
+    │   ├── KeyNotFoundError      also a KeyError        ENOENT
+    │   ├── KeyExistsError                                EEXIST
+    │   ├── MapFullError                                  E2BIG / ENOSPC when full
+    │   ├── MapPermissionError    also a PermissionError  EPERM / EACCES
+    │   ├── NotSupportedError                             EOPNOTSUPP / ENOTSUPP / EINVAL
+    │   ├── BatchError            .processed: elements the kernel applied
+    │   └── IterationAbortedError iteration could not finish
+    ├── SizeMismatchError (ValueError)   .size, .expected, .what
+    ├── CodecError (ValueError)          .path, .value, .reason
+    ├── MapClosedError                   use after close()
+    └── LibbpfNotFoundError (ImportError)
+
+Kernel errors keep their errno, so ``except OSError as e: e.errno`` still
+works, and the operation that failed is part of the message
+("lookup: key not found"), as in cilium/ebpf.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import os
+from typing import Any
+
+__all__ = [
+    "BatchError",
+    "CodecError",
+    "IterationAbortedError",
+    "KeyExistsError",
+    "KeyNotFoundError",
+    "LibbpfNotFoundError",
+    "MapClosedError",
+    "MapError",
+    "MapFullError",
+    "MapPermissionError",
+    "NotSupportedError",
+    "SizeMismatchError",
+    "TypedMapsError",
+    "error_from_errno",
+]
+
+#: The kernel's ENOTSUPP (524) is not in Python's errno module: it never
+#: reaches user space through libc, but bpf(2) returns it for some map ops.
+ENOTSUPP = 524
+
+
+class TypedMapsError(Exception):
+    """Base class of every exception typedmaps raises on purpose."""
+
+
+class MapError(TypedMapsError, OSError):
+    """A map operation failed in the kernel or in libbpf.
+
+    Attributes:
+        errno: the positive errno value the kernel returned.
+        operation: the name of the failed operation, e.g. ``"update"``.
+    """
+
+    operation: str
+
+    def __init__(self, err: int, operation: str, detail: str | None = None) -> None:
+        reason = detail if detail is not None else _strerror(err)
+        OSError.__init__(self, err, f"{operation}: {reason}")
+        self.operation = operation
+
+    def __str__(self) -> str:
+        return f"{self.strerror} [errno {self.errno}]"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.errno, self.operation))
+
+
+class KeyNotFoundError(MapError, KeyError):
+    """The key is not in the map (ENOENT). Also a :class:`KeyError`."""
+
+    def __str__(self) -> str:  # KeyError's __str__ would repr() the args
+        return MapError.__str__(self)
+
+
+class KeyExistsError(MapError):
+    """The key is already in the map and NO_EXIST was asked for (EEXIST)."""
+
+
+class MapFullError(MapError):
+    """The map has no room for another element (E2BIG, or ENOSPC when full)."""
+
+
+class MapPermissionError(MapError, PermissionError):
+    """The map refuses the operation: frozen, read-only fd, or no privilege."""
+
+
+class NotSupportedError(MapError):
+    """The map type, kernel or libbpf does not support this operation."""
+
+
+class BatchError(MapError):
+    """A batch operation stopped part-way.
+
+    Attributes:
+        processed: how many elements the kernel applied before it stopped.
+        cause: the named error for the errno that stopped it.
+    """
+
+    processed: int
+
+    def __init__(self, err: int, operation: str, processed: int, detail: str | None = None) -> None:
+        base = detail if detail is not None else _strerror(err)
+        super().__init__(err, operation, f"{base} after {processed} element(s)")
+        self.processed = processed
+
+    @property
+    def cause(self) -> type[MapError]:
+        """The exception class the errno alone would have raised."""
+        return _class_for(self.errno or 0)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.errno, self.operation, self.processed))
+
+
+class IterationAbortedError(MapError):
+    """Iteration could not finish: the map changed faster than it was walked."""
+
+
+class SizeMismatchError(TypedMapsError, ValueError):
+    """A key, value or schema does not have the size the map needs.
+
+    Attributes:
+        what: what was being sized, e.g. ``"key"`` or ``"value schema Int32ul"``.
+        size: the size that was given.
+        expected: the size that was needed.
+    """
+
+    def __init__(self, what: str, size: int, expected: int, hint: str = "") -> None:
+        msg = f"{what} is {size} bytes, expected {expected}"
+        super().__init__(msg + (f" ({hint})" if hint else ""))
+        self.what = what
+        self.size = size
+        self.expected = expected
+
+
+class CodecError(TypedMapsError, ValueError):
+    """A key or value cannot be encoded to (or decoded from) bytes.
+
+    Raised before any syscall: the map is unchanged.
+
+    Attributes:
+        path: where in the record, e.g. ``"value.stats.bytes"``.
+        value: the offending Python value (or the bytes being decoded).
+        reason: why it failed.
+    """
+
+    def __init__(self, path: str, value: object, reason: str) -> None:
+        shown = repr(value)
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
+        super().__init__(f"{path}: cannot encode {shown}: {reason}")
+        self.path = path
+        self.value = value
+        self.reason = reason
+
+
+class MapClosedError(TypedMapsError):
+    """The handle, map or object was used after close()."""
+
+
+class LibbpfNotFoundError(TypedMapsError, ImportError):
+    """libbpf.so.1 could not be loaded; the message says what to install."""
+
+
+_REASONS: dict[int, str] = {
+    _errno.ENOENT: "key not found",
+    _errno.EEXIST: "key already exists",
+    _errno.E2BIG: "map is full",
+    ENOTSUPP: "operation not supported",
+}
+
+
+def _strerror(err: int) -> str:
+    return _REASONS.get(err) or os.strerror(err)
+
+
+_BY_ERRNO: dict[int, type[MapError]] = {
+    _errno.ENOENT: KeyNotFoundError,
+    _errno.EEXIST: KeyExistsError,
+    _errno.E2BIG: MapFullError,
+    _errno.ENOSPC: MapFullError,
+    _errno.EPERM: MapPermissionError,
+    _errno.EACCES: MapPermissionError,
+    _errno.EOPNOTSUPP: NotSupportedError,
+    ENOTSUPP: NotSupportedError,
+}
+
+
+def _class_for(err: int) -> type[MapError]:
+    return _BY_ERRNO.get(err, MapError)
+
+
+def error_from_errno(
+    err: int, operation: str, *, einval_unsupported: bool = False, detail: str | None = None
+) -> MapError:
+    """Build the named exception for a (positive or negative) errno.
+
+    Args:
+        err: errno, either sign (libbpf returns ``-errno``).
+        operation: name of the operation for the message.
+        einval_unsupported: map EINVAL to :class:`NotSupportedError`; for
+            operations the map type lacks, where the kernel says EINVAL.
+        detail: the message instead of the default reason for the errno.
+    """
+    err = abs(err)
+    if einval_unsupported and err == _errno.EINVAL:
+        return NotSupportedError(err, operation, "not supported by this map type (EINVAL)")
+    return _class_for(err)(err, operation, detail)
