@@ -26,6 +26,14 @@ from .errors import (
 )
 from .flags import MapCreateFlags, MapFlags, MapType, ProgramType
 from .handle import MapHandle, MapInfo, num_possible_cpus
+from .typed import (
+    PerCpuTypedMap,
+    TypedBloomFilter,
+    TypedMap,
+    TypedQueue,
+    TypedStack,
+    typed,
+)
 
 __version__ = "0.1.0"
 
@@ -46,10 +54,16 @@ __all__ = [
     "MapPermissionError",
     "MapType",
     "NotSupportedError",
+    "PerCpuTypedMap",
     "ProgramType",
     "SizeMismatchError",
+    "TypedBloomFilter",
+    "TypedMap",
     "TypedMapsError",
+    "TypedQueue",
+    "TypedStack",
     "num_possible_cpus",
+    "typed",
 ]
 
 # Reprs and tracebacks show the public path (typedmaps.MapHandle), not the
