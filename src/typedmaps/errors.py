@@ -41,6 +41,7 @@ __all__ = [
     "NotSupportedError",
     "SizeMismatchError",
     "TypedMapsError",
+    "batch_error_from_errno",
     "error_from_errno",
 ]
 
@@ -67,12 +68,13 @@ class MapError(TypedMapsError, OSError):
         reason = detail if detail is not None else _strerror(err)
         OSError.__init__(self, err, f"{operation}: {reason}")
         self.operation = operation
+        self._detail = detail
 
     def __str__(self) -> str:
         return f"{self.strerror} [errno {self.errno}]"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.errno, self.operation))
+        return (type(self), (self.errno, self.operation, self._detail))
 
 
 class KeyNotFoundError(MapError, KeyError):
@@ -112,6 +114,7 @@ class BatchError(MapError):
         base = detail if detail is not None else _strerror(err)
         super().__init__(err, operation, f"{base} after {processed} element(s)")
         self.processed = processed
+        self._batch_detail = detail
 
     @property
     def cause(self) -> type[MapError]:
@@ -119,7 +122,7 @@ class BatchError(MapError):
         return _class_for(self.errno or 0)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.errno, self.operation, self.processed))
+        return (type(self), (self.errno, self.operation, self.processed, self._batch_detail))
 
 
 class IterationAbortedError(MapError):
@@ -176,6 +179,7 @@ _REASONS: dict[int, str] = {
     _errno.ENOENT: "key not found",
     _errno.EEXIST: "key already exists",
     _errno.E2BIG: "map is full",
+    _errno.ENOSPC: "map is full",
     ENOTSUPP: "operation not supported",
 }
 
@@ -216,3 +220,66 @@ def error_from_errno(
     if einval_unsupported and err == _errno.EINVAL:
         return NotSupportedError(err, operation, "not supported by this map type (EINVAL)")
     return _class_for(err)(err, operation, detail)
+
+
+# A failed batch is a BatchError *and* the named error of its errno, so that
+# ``except KeyNotFoundError`` and ``except BatchError`` both catch a
+# delete_batch that met a missing key. The combinations are plain module
+# classes (not made on the fly) so that they pickle and show a stable name.
+
+
+class BatchKeyNotFoundError(BatchError, KeyNotFoundError):
+    """A batch stopped at a missing key (ENOENT); ``.processed`` were applied."""
+
+
+class BatchKeyExistsError(BatchError, KeyExistsError):
+    """A batch stopped at a key that exists (EEXIST); ``.processed`` were applied."""
+
+
+class BatchMapFullError(BatchError, MapFullError):
+    """A batch stopped because the map is full (E2BIG); ``.processed`` were applied."""
+
+
+class BatchMapPermissionError(BatchError, MapPermissionError):
+    """A batch was refused (EPERM/EACCES: frozen map, read-only fd)."""
+
+
+class BatchNotSupportedError(BatchError, NotSupportedError):
+    """The map type has no such batch operation (ENOTSUPP/EOPNOTSUPP)."""
+
+
+_BATCH_BY_CLASS: dict[type[MapError], type[BatchError]] = {
+    MapError: BatchError,
+    KeyNotFoundError: BatchKeyNotFoundError,
+    KeyExistsError: BatchKeyExistsError,
+    MapFullError: BatchMapFullError,
+    MapPermissionError: BatchMapPermissionError,
+    NotSupportedError: BatchNotSupportedError,
+}
+
+
+def batch_error_from_errno(
+    err: int,
+    operation: str,
+    processed: int,
+    *,
+    detail: str | None = None,
+    cls: type[MapError] | None = None,
+) -> BatchError:
+    """Build the BatchError for a (positive or negative) errno.
+
+    The result is also an instance of the class :func:`error_from_errno`
+    would pick (e.g. a :class:`KeyNotFoundError` for ENOENT), or of ``cls``.
+
+    Args:
+        err: errno, either sign.
+        operation: name of the batch operation for the message.
+        processed: how many elements the kernel applied before it stopped.
+        detail: the message instead of the default reason for the errno.
+        cls: the named class to combine with, instead of the errno's own
+            (one of the classes of the tree; e.g. KeyNotFoundError for an
+            ARRAY index out of range, which the kernel reports as E2BIG).
+    """
+    err = abs(err)
+    named = cls if cls is not None else _class_for(err)
+    return _BATCH_BY_CLASS.get(named, BatchError)(err, operation, processed, detail)
