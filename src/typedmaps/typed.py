@@ -44,6 +44,15 @@ map types (LPM_TRIE, ...) are walked key by key with BPF_MAP_GET_NEXT_KEY,
 and each value is looked up by the raw key bytes the kernel returned, never
 by a re-encoded key (a key written by BPF code may have non-zero padding
 that a decode/encode round trip would lose).
+
+Static typing: the wrappers take schemas as ``Construct[K, K]`` (parses to
+and builds from ``K``), not ``Construct[K, Any]``. With ``Any`` in the build
+position mypy solves ``DataclassStruct``'s type variable from that ``Any``
+when the schema is written inline (``key=DataclassStruct(FlowKey)``) and
+infers ``TypedMap[Any, ...]``; with ``K`` in both positions it infers
+``TypedMap[FlowKey, ...]``. The element type is the schema's *parsed* type:
+a ``cs.Array`` value is a ``ListContainer``, an ``Enum`` value is
+``EnumInteger | EnumIntegerString``.
 """
 
 from __future__ import annotations
@@ -800,8 +809,8 @@ class TypedMap(_KeyedMap[K, V, V]):
         self,
         handle: MapHandle,
         *,
-        key: construct.Construct[K, Any] | Codec[K],
-        value: construct.Construct[V, Any] | Codec[V],
+        key: construct.Construct[K, K] | Codec[K],
+        value: construct.Construct[V, V] | Codec[V],
     ) -> None:
         self._setup(handle, _codec(key, "key"), "TypedMap")
         vc = _codec(value, "value")
@@ -911,8 +920,8 @@ class PerCpuTypedMap(_KeyedMap[K, list[V], Sequence[V]]):
         self,
         handle: MapHandle,
         *,
-        key: construct.Construct[K, Any] | Codec[K],
-        value: construct.Construct[V, Any] | Codec[V],
+        key: construct.Construct[K, K] | Codec[K],
+        value: construct.Construct[V, V] | Codec[V],
     ) -> None:
         self._setup(handle, _codec(key, "key"), "PerCpuTypedMap")
         vc = _codec(value, "value")
@@ -1086,7 +1095,7 @@ class _KeylessMap(Generic[V]):
 
     _wrapper: str = ""
 
-    def __init__(self, handle: MapHandle, *, value: construct.Construct[V, Any] | Codec[V]) -> None:
+    def __init__(self, handle: MapHandle, *, value: construct.Construct[V, V] | Codec[V]) -> None:
         _check_kind(handle, self._wrapper)
         vc = _codec(value, "value")
         _check_size(vc, handle.value_size, "value", handle)
@@ -1246,14 +1255,14 @@ AnyTyped: TypeAlias = (
 def typed(
     handle: MapHandle,
     *,
-    key: construct.Construct[K, Any] | Codec[K],
-    value: construct.Construct[V, Any] | Codec[V],
+    key: construct.Construct[K, K] | Codec[K],
+    value: construct.Construct[V, V] | Codec[V],
 ) -> TypedMap[K, V] | PerCpuTypedMap[K, V]: ...
 @overload
 def typed(
     handle: MapHandle,
     *,
-    value: construct.Construct[V, Any] | Codec[V],
+    value: construct.Construct[V, V] | Codec[V],
 ) -> (
     TypedQueue[V] | TypedStack[V] | TypedBloomFilter[V] | TypedMap[Any, V] | PerCpuTypedMap[Any, V]
 ): ...
@@ -1261,7 +1270,7 @@ def typed(
 def typed(
     handle: MapHandle,
     *,
-    key: construct.Construct[K, Any] | Codec[K],
+    key: construct.Construct[K, K] | Codec[K],
 ) -> TypedMap[K, Any] | PerCpuTypedMap[K, Any]: ...
 @overload
 def typed(handle: MapHandle) -> AnyTyped: ...
