@@ -13,12 +13,16 @@ map, when the map is wrapped.
 
 from __future__ import annotations
 
+import dataclasses
+import operator
 import re
-from collections.abc import Iterable, Sequence
+import struct
+import sys
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Generic, TypeVar
 
 import construct as cs
-from construct_typed import DataclassStruct
+from construct_typed import DataclassStruct, TEnum, TFlagsEnum
 
 from .errors import CodecError
 
@@ -122,8 +126,747 @@ def schema_name(schema: cs.Construct[Any, Any]) -> str:
     return type(schema).__name__
 
 
+# ---------------------------------------------------------------------------
+# The fast plan
+#
+# A schema is compiled once into Python source built around one precompiled
+# struct.Struct: decode is one unpack plus a generated builder that makes the
+# very objects construct returns; encode is generated attribute/key reads plus
+# one pack. The generated code only ever *succeeds* when construct would
+# succeed with the same bytes; on anything unusual (a wrong type, an out of
+# range int, a Const mismatch, bytes that do not decode) it gives up and
+# construct itself decides, so errors are construct's by construction.
+# ---------------------------------------------------------------------------
+
+
+class _NoPlan(Exception):
+    """A schema part has no fast plan; the codec falls back to construct."""
+
+
+class _Slow(Exception):
+    """Raised inside generated code: let construct decide this value."""
+
+
+@dataclasses.dataclass(eq=False)
+class _Leaf:
+    """One struct item: ``code`` (``"Q"``, ``"8s"``, ``"?"``) in ``endian``."""
+
+    code: str
+    endian: str  # "<", ">" or "" when byte order does not matter
+    size: int
+    dec: list[str] = dataclasses.field(default_factory=list)  # "_f1({})", inner first
+    enc: list[str] = dataclasses.field(default_factory=list)  # "{x} = _g1({x})", outer first
+    kind: str = ""  # "int" / "float" for leaves whose byte order can be converted
+    signed: bool = False
+    opaque: bool = False  # construct converts these bytes (see _Planner.opaque)
+
+
+@dataclasses.dataclass(eq=False)
+class _Pad:
+    """``size`` bytes of ``pattern``, skipped when parsing (decodes to None)."""
+
+    size: int
+    pattern: bytes
+
+
+@dataclasses.dataclass(eq=False)
+class _Struct:
+    """A construct Struct: (name, node, builds-from-None) per field."""
+
+    fields: list[tuple[str | None, _Node, bool]]
+
+
+@dataclasses.dataclass(eq=False)
+class _Record:
+    """A construct-typing DataclassStruct."""
+
+    cls: type
+    fields: list[tuple[str, _Node]]  # layout order
+    order: list[str]  # declaration order
+    init: list[str]  # fields passed to __init__
+    plain: bool  # __new__ + attribute stores give the same object as calling cls
+
+
+@dataclasses.dataclass(eq=False)
+class _Array:
+    count: int
+    elem: _Node
+
+
+@dataclasses.dataclass(eq=False)
+class _Wrap:
+    """An adapter around ``inner``: decode/encode steps and an optional check."""
+
+    inner: _Node
+    dec: str | None = None  # expression template on the inner value
+    check: str | None = None  # statement template on "{x}" (the inner value)
+    enc: list[str] = dataclasses.field(default_factory=list)  # statements on "{x}"
+
+
+@dataclasses.dataclass(eq=False)
+class _Padded:
+    """``inner`` followed by padding (construct's Padded and Aligned)."""
+
+    inner: _Node
+    pad: _Pad
+
+
+_Node = _Leaf | _Pad | _Struct | _Record | _Array | _Wrap | _Padded
+
+_NATIVE = "<" if sys.byteorder == "little" else ">"
+_INT_CODES = {1: "B", 2: "H", 4: "I", 8: "Q"}
+_FLAG_TYPE = type(cs.Flag)
+_PASS_TYPE = type(cs.Pass)
+_GREEDY_TYPE = type(cs.GreedyBytes)
+_ADAPTERS: tuple[type, ...] = (cs.Enum, cs.FlagsEnum, cs.Mapping, TEnum, TFlagsEnum)
+
+
+def _strip_units(data: bytes, pad: bytes) -> bytes:
+    """construct's NullStripped for pads of 2 or 4 bytes (whole units only)."""
+    unit = len(pad)
+    end = len(data)
+    tail = end % unit
+    if tail and data[-tail:] == pad[:tail]:
+        end -= tail
+    while end - unit >= 0 and data[end - unit : end] == pad:
+        end -= unit
+    return data[:end]
+
+
+def _padded_string_encoder(encoding: str, length: int) -> Callable[[object], bytes]:
+    """The bytes PaddedString builds before padding; raises where construct does."""
+
+    def encode(value: object) -> bytes:
+        if not isinstance(value, str):
+            raise _Slow
+        if value == "":
+            return b""
+        data = value.encode(encoding)
+        if len(data) > length:
+            raise _Slow
+        return data
+
+    return encode
+
+
+def _adapter_funcs(
+    adapter: cs.Construct[Any, Any],
+) -> tuple[Callable[[object], object], Callable[[object], object]]:
+    """The context-free _decode/_encode of a whitelisted adapter."""
+    dec = adapter._decode  # type: ignore[attr-defined]
+    enc = adapter._encode  # type: ignore[attr-defined]
+
+    def decode(obj: object) -> object:
+        return dec(obj, None, "(parsing)")
+
+    def encode(obj: object) -> object:
+        return enc(obj, None, "(building)")
+
+    return decode, encode
+
+
+def _context_free(sc: cs.Construct[Any, Any]) -> bool:
+    """True if ``sc`` parses and builds the same alone as inside a Struct.
+
+    Only classes known not to read the context qualify, with no callable
+    (``this``/lambda) parameters and no ``parsed`` hooks anywhere.
+    """
+    if sc.parsed is not None:
+        return False
+    known = (
+        cs.Struct,
+        cs.Renamed,
+        cs.FormatField,
+        cs.BytesInteger,
+        cs.BitsInteger,
+        cs.Bytes,
+        cs.Padded,
+        cs.Aligned,
+        cs.Array,
+        cs.Const,
+        cs.Default,
+        cs.Transformed,
+        cs.Restreamed,
+        cs.FixedSized,
+        cs.NullStripped,
+        cs.StringEncoded,
+        DataclassStruct,
+        _FLAG_TYPE,
+        _PASS_TYPE,
+        _GREEDY_TYPE,
+        *_ADAPTERS,
+    )
+    if type(sc) not in known:
+        return False
+    for attr in ("length", "count", "modulus", "swapped", "signed", "value", "discard"):
+        if callable(getattr(sc, attr, None)):
+            return False
+    subs: list[cs.Construct[Any, Any]] = []
+    if isinstance(sc, cs.Struct):
+        subs = list(sc.subcons)
+    elif isinstance(sc, cs.Subconstruct):
+        subs = [sc.subcon]
+    return all(_context_free(s) for s in subs)
+
+
+class _Planner:
+    """Turns a construct schema into a tree of plan nodes (or _NoPlan)."""
+
+    def __init__(self) -> None:
+        self.ns: dict[str, object] = {}
+
+    def bind(self, obj: object, prefix: str = "_k") -> str:
+        name = f"{prefix}{len(self.ns)}"
+        self.ns[name] = obj
+        return name
+
+    def plan(self, sc: cs.Construct[Any, Any]) -> _Node:
+        if sc.parsed is not None:
+            raise _NoPlan("parsed hook")
+        kind = type(sc)
+        if kind is cs.Renamed:
+            return self.plan(sc.subcon)  # type: ignore[attr-defined]
+        if kind is cs.FormatField:
+            return self.format_field(sc.fmtstr)  # type: ignore[attr-defined]
+        if kind is _FLAG_TYPE:
+            return _Leaf("?", "", 1)
+        if kind is cs.BytesInteger:
+            return self.bytes_integer(sc)
+        if kind is cs.Bytes:
+            n = sc.length  # type: ignore[attr-defined]
+            if not isinstance(n, int) or n < 0:
+                raise _NoPlan("Bytes length")
+            return _Leaf(f"{n}s", "", n, enc=[f"if len({{x}}) != {n}: raise _S"])
+        if kind is cs.StringEncoded:
+            return self.padded_string(sc)
+        if kind is cs.Padded:
+            return self.padded(sc)
+        if kind is cs.Aligned:
+            return self.aligned(sc)
+        if kind is _PASS_TYPE:
+            return _Pad(0, b"\x00")
+        if kind is cs.Struct:
+            return self.struct(sc)
+        if kind is DataclassStruct:
+            return self.record(sc)
+        if kind is cs.Array:
+            return self.array(sc)
+        if kind is cs.Const:
+            return self.const(sc)
+        if kind is cs.Default:
+            value = sc.value  # type: ignore[attr-defined]
+            if callable(value):
+                raise _NoPlan("Default with a context lambda")
+            d = self.bind(value)
+            return _Wrap(self.plan(sc.subcon), enc=[f"if {{x}} is None: {{x}} = {d}"])  # type: ignore[attr-defined]
+        if kind in _ADAPTERS:
+            dec, enc = _adapter_funcs(sc)
+            f, g = self.bind(dec, "_f"), self.bind(enc, "_g")
+            return _Wrap(self.plan(sc.subcon), dec=f"{f}({{}})", enc=[f"{{x}} = {g}({{x}})"])  # type: ignore[attr-defined]
+        if _context_free(sc):
+            return self.opaque(sc)
+        raise _NoPlan(kind.__name__)
+
+    def format_field(self, fmtstr: str) -> _Leaf:
+        endian, code = fmtstr[0], fmtstr[1]
+        size = struct.calcsize(fmtstr)
+        if endian == "=":
+            endian = _NATIVE
+        if size == 1:
+            endian = ""
+        kind = "float" if code in "efd" else ("" if code == "?" else "int")
+        return _Leaf(code, endian, size, kind=kind, signed=code.islower())
+
+    def bytes_integer(self, sc: cs.Construct[Any, Any]) -> _Leaf:
+        n, signed, swapped = sc.length, sc.signed, sc.swapped  # type: ignore[attr-defined]
+        if not isinstance(n, int) or n <= 0 or not isinstance(swapped, bool):
+            raise _NoPlan("BytesInteger parameters")
+        isint = "if not isinstance({x}, int): raise _S"
+        order = "little" if swapped else "big"
+        code = _INT_CODES.get(n)
+        if code is not None:
+            code = code.lower() if signed else code
+            endian = "" if n == 1 else ("<" if swapped else ">")
+            return _Leaf(code, endian, n, enc=[isint], kind="int", signed=bool(signed))
+        fb = self.bind(int.from_bytes, "_fb")
+        tb = self.bind(int.to_bytes, "_tb")
+        s = bool(signed)
+        return _Leaf(
+            f"{n}s",
+            "",
+            n,
+            dec=[f"{fb}({{}}, {order!r}, signed={s})"],
+            enc=[isint, f"{{x}} = {tb}({{x}}, {n}, {order!r}, signed={s})"],
+        )
+
+    def padded_string(self, sc: cs.Construct[Any, Any]) -> _Leaf:
+        fixed = sc.subcon  # type: ignore[attr-defined]
+        encoding = sc.encoding  # type: ignore[attr-defined]
+        if type(fixed) is not cs.FixedSized or not isinstance(fixed.length, int):
+            raise _NoPlan("StringEncoded other than PaddedString")
+        stripped = fixed.subcon
+        if type(stripped) is not cs.NullStripped or type(stripped.subcon) is not _GREEDY_TYPE:
+            raise _NoPlan("StringEncoded other than PaddedString")
+        pad = stripped.pad
+        if stripped.parsed is not None or fixed.parsed is not None:
+            raise _NoPlan("parsed hook")
+        if not isinstance(pad, bytes) or not pad or not isinstance(encoding, str):
+            raise _NoPlan("PaddedString pad")
+        n = fixed.length
+        e = self.bind(encoding, "_e")
+        p = self.bind(pad, "_p")
+        if len(pad) == 1:
+            dec = f"{{}}.rstrip({p}).decode({e})"
+        else:
+            dec = f"{self.bind(_strip_units, '_su')}({{}}, {p}).decode({e})"
+        g = self.bind(_padded_string_encoder(encoding, n), "_g")
+        return _Leaf(f"{n}s", "", n, dec=[dec], enc=[f"{{x}} = {g}({{x}})"])
+
+    def pad_of(self, size: int, pattern: object) -> _Pad:
+        if not isinstance(pattern, bytes) or len(pattern) != 1 or size < 0:
+            raise _NoPlan("padding pattern")
+        return _Pad(size, pattern)
+
+    def padded(self, sc: cs.Construct[Any, Any]) -> _Node:
+        length, inner = sc.length, sc.subcon  # type: ignore[attr-defined]
+        if not isinstance(length, int):
+            raise _NoPlan("Padded length")
+        inner_size = _fixed_size(inner)
+        if inner_size is None or inner_size > length:
+            raise _NoPlan("Padded subcon")
+        pad = self.pad_of(length - inner_size, sc.pattern)  # type: ignore[attr-defined]
+        if type(inner) is _PASS_TYPE and inner.parsed is None:
+            return pad
+        return _Padded(self.plan(inner), pad)
+
+    def aligned(self, sc: cs.Construct[Any, Any]) -> _Node:
+        modulus, inner = sc.modulus, sc.subcon  # type: ignore[attr-defined]
+        inner_size = _fixed_size(inner)
+        if not isinstance(modulus, int) or modulus < 2 or inner_size is None:
+            raise _NoPlan("Aligned parameters")
+        pad = self.pad_of(-inner_size % modulus, sc.pattern)  # type: ignore[attr-defined]
+        return _Padded(self.plan(inner), pad)
+
+    def struct(self, sc: cs.Construct[Any, Any]) -> _Struct:
+        fields = [(sub.name, self.plan(sub), bool(sub.flagbuildnone)) for sub in sc.subcons]  # type: ignore[attr-defined]
+        return _Struct(fields)
+
+    def record(self, sc: cs.Construct[Any, Any]) -> _Record:
+        cls: type = sc.dc_type  # type: ignore[attr-defined]
+        inner = sc.subcon  # type: ignore[attr-defined]
+        if type(inner) is not cs.Struct or inner.parsed is not None:
+            raise _NoPlan("DataclassStruct subcon")
+        declared = dataclasses.fields(cls)
+        fields: list[tuple[str, _Node]] = []
+        for sub in inner.subcons:
+            if not isinstance(sub.name, str):
+                raise _NoPlan("unnamed DataclassStruct field")
+            fields.append((sub.name, self.plan(sub)))
+        order = [f.name for f in declared]
+        if sorted(order) != sorted(name for name, _ in fields):
+            raise _NoPlan("DataclassStruct fields")
+        init = [f.name for f in declared if f.init]
+        return _Record(cls, fields, order, init, _plain_dataclass(cls))
+
+    def array(self, sc: cs.Construct[Any, Any]) -> _Array:
+        count = sc.count  # type: ignore[attr-defined]
+        if not isinstance(count, int) or count < 0 or sc.discard:  # type: ignore[attr-defined]
+            raise _NoPlan("Array parameters")
+        return _Array(count, self.plan(sc.subcon))  # type: ignore[attr-defined]
+
+    def const(self, sc: cs.Construct[Any, Any]) -> _Wrap:
+        value = sc.value  # type: ignore[attr-defined]
+        if callable(value):
+            raise _NoPlan("Const with a lambda")
+        ok = self.bind((None, value), "_c")
+        v = self.bind(value, "_v")
+        return _Wrap(
+            self.plan(sc.subcon),  # type: ignore[attr-defined]
+            check=f"if not {{x}} == {v}: raise _S",
+            enc=[f"if {{x}} not in {ok}: raise _S", f"{{x}} = {v}"],
+        )
+
+    def opaque(self, sc: cs.Construct[Any, Any]) -> _Leaf:
+        """A context-free part with no plan of its own (e.g. a BitStruct):
+        its bytes travel in the one struct, construct converts them."""
+        size = _fixed_size(sc)
+        if size is None:
+            raise _NoPlan("opaque part without a size")
+        f = self.bind(sc.parse, "_f")
+        g = self.bind(sc.build, "_g")
+        return _Leaf(
+            f"{size}s",
+            "",
+            size,
+            dec=[f"{f}({{}})"],
+            enc=[f"{{x}} = {g}({{x}})", f"if len({{x}}) != {size}: raise _S"],
+            opaque=True,
+        )
+
+
+def _fixed_size(sc: cs.Construct[Any, Any]) -> int | None:
+    try:
+        return int(sc.sizeof())
+    except Exception:
+        return None
+
+
+def _plain_dataclass(cls: type) -> bool:
+    """True if ``object.__new__(cls)`` plus attribute stores in field order
+    builds the same object as ``cls(**init)`` followed by setattr of the other
+    fields (what DataclassStruct does): the __init__ is the one dataclasses
+    generated, nothing runs after it, attributes are stored plainly."""
+    params = getattr(cls, "__dataclass_params__", None)
+    init = cls.__dict__.get("__init__")
+    code = getattr(init, "__code__", None)
+    if params is None or not params.init or params.frozen or code is None:
+        return False
+    if code.co_filename != "<string>" or code.co_name != "__init__":
+        return False
+    new: object = cls.__new__
+    setattr_: object = cls.__setattr__
+    if new is not object.__new__ or setattr_ is not object.__setattr__:
+        return False
+    if hasattr(cls, "__post_init__"):
+        return False
+    declared = dataclasses.fields(cls)
+    if any(f.default_factory is not dataclasses.MISSING for f in declared):
+        return False
+    # InitVar/ClassVar pseudo-fields: __init__ would need more than the fields.
+    all_fields: dict[str, object] = getattr(cls, "__dataclass_fields__", {})
+    return list(all_fields) == [f.name for f in declared]
+
+
+def _count_endians(node: _Node, counts: dict[str, int], times: int = 1) -> None:
+    if isinstance(node, _Leaf):
+        if node.endian:
+            counts[node.endian] = counts.get(node.endian, 0) + times
+    elif isinstance(node, _Struct):
+        for _, sub, _ in node.fields:
+            _count_endians(sub, counts, times)
+    elif isinstance(node, _Record):
+        for _, sub in node.fields:
+            _count_endians(sub, counts, times)
+    elif isinstance(node, _Array):
+        _count_endians(node.elem, counts, times * node.count)
+    elif isinstance(node, _Wrap | _Padded):
+        _count_endians(node.inner, counts, times)
+
+
+class _Emitter:
+    """Writes the generated decode/encode source for one plan tree."""
+
+    def __init__(self, planner: _Planner, prefix: str) -> None:
+        self.planner = planner
+        self.prefix = prefix
+        self.fmt: list[str] = []
+        self.items = 0
+        self.tmp = 0
+        self.lines: list[str] = []
+        self.args: list[str] = []
+        self.use_t = False
+        self.converted: dict[int, _Leaf] = {}
+
+    def name(self, stem: str) -> str:
+        self.tmp += 1
+        return f"{stem}{self.tmp}"
+
+    def leaf(self, node: _Leaf) -> _Leaf:
+        """The leaf as it goes into this struct: other-endian numbers become
+        raw bytes converted on the way (struct has one byte order per format)."""
+        if not node.endian or node.endian == self.prefix:
+            return node
+        done = self.converted.get(id(node))
+        if done is not None:
+            return done
+        p = self.planner
+        if node.kind == "int":
+            order = "little" if node.endian == "<" else "big"
+            fb = p.bind(int.from_bytes, "_fb")
+            tb = p.bind(int.to_bytes, "_tb")
+            ix = p.bind(operator.index, "_ix")
+            s = node.signed
+            conv = _Leaf(
+                f"{node.size}s",
+                "",
+                node.size,
+                dec=[f"{fb}({{}}, {order!r}, signed={s})", *node.dec],
+                enc=[*node.enc, f"{{x}} = {tb}({ix}({{x}}), {node.size}, {order!r}, signed={s})"],
+            )
+        elif node.kind == "float":
+            one = struct.Struct(node.endian + node.code)
+            u = p.bind(one.unpack, "_u")
+            k = p.bind(one.pack, "_pk")
+            conv = _Leaf(
+                f"{node.size}s",
+                "",
+                node.size,
+                dec=[f"{u}({{}})[0]", *node.dec],
+                enc=[*node.enc, f"{{x}} = {k}({{x}})"],
+            )
+        else:  # pragma: no cover - only ints and floats carry a byte order
+            raise _NoPlan("byte order")
+        self.converted[id(node)] = conv
+        return conv
+
+    def item(self, i: int) -> str:
+        return f"t[{i}]" if self.use_t else f"v{i}"
+
+    # -- format ------------------------------------------------------------
+
+    def layout(self, node: _Node) -> None:
+        """Append the struct format of ``node`` and count its items."""
+        if isinstance(node, _Leaf):
+            self.fmt.append(self.leaf(node).code)
+            self.items += 1
+        elif isinstance(node, _Pad):
+            if node.size:
+                self.fmt.append(f"{node.size}x" if node.pattern == b"\x00" else f"{node.size}s")
+                self.items += node.pattern != b"\x00"
+        elif isinstance(node, _Struct):
+            for _, sub, _ in node.fields:
+                self.layout(sub)
+        elif isinstance(node, _Record):
+            for _, sub in node.fields:
+                self.layout(sub)
+        elif isinstance(node, _Array):
+            self.use_t = True
+            for _ in range(node.count):
+                self.layout(node.elem)
+        elif isinstance(node, _Wrap):
+            self.layout(node.inner)
+        else:
+            self.layout(node.inner)
+            self.layout(node.pad)
+
+    # -- decode ------------------------------------------------------------
+
+    def dec(self, node: _Node) -> str:
+        """Expression for the decoded value of ``node`` (statements go to lines)."""
+        if isinstance(node, _Leaf):
+            leaf = self.leaf(node)
+            expr = self.item(self.items)
+            self.items += 1
+            for tmpl in leaf.dec:
+                expr = tmpl.format(expr)
+            return expr
+        if isinstance(node, _Pad):
+            if node.size and node.pattern != b"\x00":
+                self.items += 1
+            return "None"
+        if isinstance(node, _Struct):
+            parts = []
+            for name, sub, _ in node.fields:
+                expr = self.dec(sub)
+                if name is not None:
+                    parts.append(f"{name!r}: {expr}")
+            return f"_C({{{', '.join(parts)}}})"
+        if isinstance(node, _Record):
+            return self.dec_record(node)
+        if isinstance(node, _Array):
+            return self.dec_array(node)
+        if isinstance(node, _Wrap):
+            expr = self.dec(node.inner)
+            if node.check is not None:
+                var = self.name("k")
+                self.lines.append(f"{var} = {expr}")
+                self.lines.append(node.check.format(x=var))
+                expr = var
+            if node.dec is not None:
+                expr = node.dec.format(expr)
+            return expr
+        expr = self.dec(node.inner)
+        self.dec(node.pad)
+        return expr
+
+    def dec_record(self, node: _Record) -> str:
+        exprs = {name: self.dec(sub) for name, sub in node.fields}
+        cls = self.planner.bind(node.cls, "_R")
+        obj = self.name("o")
+        if node.plain:
+            self.lines.append(f"{obj} = _new({cls})")
+            for name in node.order:
+                self.lines.append(f"{obj}.{name} = {exprs[name]}")
+        else:
+            init = ", ".join(f"{name}={exprs[name]}" for name in node.init)
+            self.lines.append(f"{obj} = {cls}({init})")
+            for name in node.order:
+                if name not in node.init:
+                    self.lines.append(f"{obj}.{name} = {exprs[name]}")
+        return obj
+
+    def dec_array(self, node: _Array) -> str:
+        elem = node.elem
+        if isinstance(elem, _Leaf):
+            leaf = self.leaf(elem)
+            start = self.items
+            self.items += node.count
+            items = f"t[{start}:{self.items}]"
+            if not leaf.dec:
+                return f"_LC({items})"
+            expr = "_x"
+            for tmpl in leaf.dec:
+                expr = tmpl.format(expr)
+            return f"_LC([{expr} for _x in {items}])"
+        exprs = [self.dec(elem) for _ in range(node.count)]
+        return f"_LC([{', '.join(exprs)}])"
+
+    # -- encode ------------------------------------------------------------
+
+    def enc(self, node: _Node, x: str) -> None:
+        """Statements that check ``x`` (a local) and append its pack args."""
+        if isinstance(node, _Leaf):
+            leaf = self.leaf(node)
+            for step in leaf.enc:
+                self.lines.append(step.format(x=x))
+            self.args.append(x)
+        elif isinstance(node, _Pad):
+            if node.size and node.pattern != b"\x00":
+                self.args.append(self.planner.bind(node.pattern * node.size, "_pad"))
+        elif isinstance(node, _Struct):
+            self.lines.append(f"if not isinstance({x}, _dict): raise _S")
+            for name, sub, buildnone in node.fields:
+                if isinstance(sub, _Pad):
+                    continue  # construct builds padding from nothing
+                y = self.name("a")
+                get = f"{x}.get({name!r})" if buildnone else f"{x}[{name!r}]"
+                self.lines.append(f"{y} = {get}")
+                self.enc(sub, y)
+        elif isinstance(node, _Record):
+            cls = self.planner.bind(node.cls, "_R")
+            self.lines.append(f"if type({x}) is not {cls}: raise _S")
+            names = {}
+            for name in node.order:  # DataclassStruct reads every field, in this order
+                names[name] = y = self.name("a")
+                self.lines.append(f"{y} = {x}.{name}")
+            for name, sub in node.fields:
+                self.enc(sub, names[name])
+        elif isinstance(node, _Array):
+            self.lines.append(f"if len({x}) != {node.count}: raise _S")
+            elem = node.elem
+            if isinstance(elem, _Leaf) and not self.leaf(elem).enc:
+                self.args.append(f"*{x}")
+            elif node.count:
+                ys = [self.name("a") for _ in range(node.count)]
+                self.lines.append(f"{', '.join(ys)}, = {x}")
+                for y in ys:
+                    self.enc(elem, y)
+        elif isinstance(node, _Wrap):
+            for step in node.enc:
+                self.lines.append(step.format(x=x))
+            self.enc(node.inner, x)
+        else:
+            self.enc(node.inner, x)
+            self.enc(node.pad, x)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    """The compiled functions of one schema."""
+
+    struct: struct.Struct
+    decode: Callable[[bytes], Any]
+    decode_rows: Callable[[Iterable[tuple[Any, ...]]], list[Any]]
+    encode: Callable[[Any], bytes]
+    source: str
+
+
+_MAX_LINES = 20000
+
+
+def _compile_plan(
+    schema: cs.Construct[Any, Any],
+    size: int,
+    slow_decode: Callable[[bytes], Any],
+    slow_encode: Callable[[Any], bytes],
+) -> _Plan | None:
+    """Compile ``schema`` into a :class:`_Plan`, or None if it has none."""
+    planner = _Planner()
+    try:
+        root = planner.plan(schema)
+    except _NoPlan:
+        return None
+    if isinstance(root, _Leaf) and root.opaque:
+        return None  # nothing to gain: construct would do all the work anyway
+    counts: dict[str, int] = {}
+    _count_endians(root, counts)
+    prefix = "<" if counts.get("<", 0) >= counts.get(">", 0) else ">"
+
+    em = _Emitter(planner, prefix)
+    em.layout(root)
+    fmt = prefix + "".join(em.fmt)
+    packer = struct.Struct(fmt)
+    if packer.size != size:  # pragma: no cover - a planner bug; stay correct
+        return None
+    nitems = em.items
+    em.use_t = em.use_t or nitems > 255
+
+    em.items, em.lines = 0, []
+    dec_expr = em.dec(root)
+    dec_lines = em.lines
+    em.lines, em.args = [], []
+    em.enc(root, "a0")
+    enc_lines, enc_args = em.lines, em.args
+    if len(dec_lines) + len(enc_lines) > _MAX_LINES:
+        return None
+
+    if em.use_t:
+        target = "t"
+    elif nitems:
+        target = ", ".join(f"v{i}" for i in range(nitems)) + ","
+    else:
+        target = "_"
+    ind = "\n        "
+    src = f"""
+def decode(data):
+    try:
+        {target} = _unpack(data)
+        {ind.join(dec_lines) or "pass"}
+        return {dec_expr}
+    except Exception:
+        pass
+    return _slow_decode(data)
+
+def decode_rows(rows):
+    out = []
+    app = out.append
+    for {target} in rows:
+        {ind.join(dec_lines) or "pass"}
+        app({dec_expr})
+    return out
+
+def encode(v):
+    try:
+        a0 = v
+        {ind.join(enc_lines) or "pass"}
+        return _pack({", ".join(enc_args)})
+    except Exception:
+        pass
+    return _slow_encode(v)
+"""
+    ns: dict[str, Any] = dict(planner.ns)
+    ns.update(
+        _unpack=packer.unpack,
+        _pack=packer.pack,
+        _S=_Slow,
+        _C=cs.Container,
+        _LC=cs.ListContainer,
+        _dict=dict,
+        _new=object.__new__,
+        _slow_decode=slow_decode,
+        _slow_encode=slow_encode,
+    )
+    exec(compile(src, f"<typedmaps codec {fmt}>", "exec"), ns)
+    return _Plan(packer, ns["decode"], ns["decode_rows"], ns["encode"], src)
+
+
 class Codec(Generic[T]):
     """Encodes values of type ``T`` to the bytes of one fixed-size schema.
+
+    The schema is compiled once into a fast plan where it can be (see
+    docs/codecs.md); the plan is proven equal to construct's own parse and
+    build by property tests, and it defers to construct for any value it
+    does not handle itself, so results and errors are construct's.
 
     Attributes:
         schema: the construct schema, the source of truth for the layout.
@@ -144,7 +887,15 @@ class Codec(Generic[T]):
         self.size = size
         self.name = schema_name(schema)
         self.what = what
-        self.fast = False
+        self._rows: dict[int, struct.Struct] = {}
+        self._plan = _compile_plan(schema, size, self._construct_decode, self._construct_encode)
+        self.fast = self._plan is not None
+        if self._plan is not None:
+            # Instance attributes shadow the methods below: a call goes
+            # straight into the generated function, without a Python frame
+            # in between (a third of the cost of a small record).
+            self.__dict__["encode"] = self._plan.encode
+            self.__dict__["decode"] = self._plan.decode
 
     def __repr__(self) -> str:
         kind = "fast" if self.fast else "construct"
@@ -163,8 +914,28 @@ class Codec(Generic[T]):
 
         Raises:
             CodecError: the value does not fit the schema (out of range,
-                wrong type, wrong length, unknown enum label, ...).
+                wrong type, wrong length, unknown enum label, ...), exactly
+                when ``schema.build`` raises.
         """
+        return self._construct_encode(value)
+
+    def decode(self, data: bytes) -> T:
+        """Decode one record.
+
+        Args:
+            data: :attr:`size` bytes (the length is the caller's contract).
+
+        Returns:
+            what ``schema.parse(data)`` returns (a Container leaves out
+            construct's private ``_io`` entry, which equality ignores).
+
+        Raises:
+            CodecError: the bytes do not parse (a Const mismatch, text that
+                does not decode, ...), exactly when ``schema.parse`` raises.
+        """
+        return self._construct_decode(data)
+
+    def _construct_encode(self, value: T) -> bytes:
         try:
             data = self.schema.build(value)
         except Exception as exc:  # construct may raise KeyError/TypeError too
@@ -175,19 +946,7 @@ class Codec(Generic[T]):
             )
         return data
 
-    def decode(self, data: bytes) -> T:
-        """Decode one record.
-
-        Args:
-            data: :attr:`size` bytes (the length is the caller's contract).
-
-        Returns:
-            what ``schema.parse(data)`` returns.
-
-        Raises:
-            CodecError: the bytes do not parse (a Const or enum mismatch,
-                undecodable text, ...).
-        """
+    def _construct_decode(self, data: bytes) -> T:
         try:
             return self.schema.parse(data)
         except Exception as exc:
@@ -199,12 +958,19 @@ class Codec(Generic[T]):
         """Encode records back to back (stride :attr:`size`).
 
         Raises:
-            CodecError: as :meth:`encode`; the path names the record index.
+            CodecError: as :meth:`encode`; the path names the record index,
+                e.g. ``"value[3].bytes"``.
         """
-        return self.encode_strided(list(values), self.size)
+        seq = values if isinstance(values, list | tuple) else list(values)
+        return self.encode_strided(seq, self.size)
 
     def decode_many(self, data: bytes, count: int) -> list[T]:
-        """Decode ``count`` records laid back to back (stride :attr:`size`)."""
+        """Decode ``count`` records laid back to back (stride :attr:`size`).
+
+        Raises:
+            CodecError: a record does not decode; the path names its index.
+            ValueError: ``data`` is shorter than ``count`` records.
+        """
         return self.decode_strided(data, count, self.size)
 
     def encode_strided(self, values: Sequence[T], stride: int) -> bytes:
@@ -218,15 +984,20 @@ class Codec(Generic[T]):
         """
         if stride < self.size:
             raise ValueError(f"stride {stride} is smaller than the record size {self.size}")
-        pad = bytes(stride - self.size)
-        out = bytearray()
-        for i, v in enumerate(values):
-            try:
-                out += self.encode(v)
-            except CodecError as exc:
-                raise _indexed(exc, self.what, i) from exc
-            out += pad
-        return bytes(out)
+        encode = self.encode
+        try:
+            parts = [encode(v) for v in values]
+        except CodecError:
+            for i, v in enumerate(values):
+                try:
+                    encode(v)
+                except CodecError as exc:
+                    raise _indexed(exc, self.what, i) from exc
+            raise  # pragma: no cover - the loop above finds the failing record
+        if stride == self.size:
+            return b"".join(parts)
+        sep = bytes(stride - self.size)
+        return sep.join(parts) + sep if parts else b""
 
     def decode_strided(self, data: bytes, count: int, stride: int) -> list[T]:
         """Decode ``count`` records placed every ``stride`` bytes.
@@ -238,14 +1009,32 @@ class Codec(Generic[T]):
         size = self.size
         if stride < size:
             raise ValueError(f"stride {stride} is smaller than the record size {size}")
-        if count and len(data) < (count - 1) * stride + size:
+        if count < 0 or (count and len(data) < (count - 1) * stride + size):
             raise ValueError(f"{len(data)} bytes cannot hold {count} records of stride {stride}")
+        plan = self._plan
+        if plan is not None and count:
+            rows = self._rows.get(stride)
+            if rows is None:
+                rows = struct.Struct(plan.struct.format + f"{stride - size}x")
+                self._rows[stride] = rows
+            need = count * stride
+            if len(data) == need:
+                buf: bytes | memoryview = data
+            elif len(data) > need:
+                buf = memoryview(data)[:need]
+            else:  # the last record may come without its trailing padding
+                buf = bytes(data) + bytes(need - len(data))
+            try:
+                return plan.decode_rows(rows.iter_unpack(buf))
+            except Exception:  # construct decides, record by record, below
+                pass
         view = memoryview(data)
+        decode = self.decode
         out: list[T] = []
         for i in range(count):
             off = i * stride
             try:
-                out.append(self.decode(bytes(view[off : off + size])))
+                out.append(decode(bytes(view[off : off + size])))
             except CodecError as exc:
                 raise _indexed(exc, self.what, i) from exc
         return out
