@@ -14,6 +14,7 @@ Every error the library raises on purpose is a :class:`TypedMapsError`::
     ├── SizeMismatchError (ValueError)   .size, .expected, .what
     ├── CodecError (ValueError)          .path, .value, .reason
     ├── MapClosedError                   use after close()
+    ├── ObjectError (OSError: .errno, .operation, .log)  a BPF object file or program
     └── LibbpfNotFoundError (ImportError)
 
 Kernel errors keep their errno, so ``except OSError as e: e.errno`` still
@@ -39,6 +40,7 @@ __all__ = [
     "MapFullError",
     "MapPermissionError",
     "NotSupportedError",
+    "ObjectError",
     "SizeMismatchError",
     "TypedMapsError",
     "batch_error_from_errno",
@@ -169,6 +171,45 @@ class CodecError(TypedMapsError, ValueError):
 
 class MapClosedError(TypedMapsError):
     """The handle, map or object was used after close()."""
+
+
+class ObjectError(TypedMapsError, OSError):
+    """A BPF object could not be opened, configured, loaded or attached.
+
+    A missing file (ENOENT), a file that is not a BPF object (libbpf's errno
+    4001), a verifier rejection (the verifier log is in ``.log`` and its end
+    in the message), a setting made after load (EBUSY), or a map or program
+    used before load.
+
+    Attributes:
+        errno: the errno (kernel or libbpf's own LIBBPF_ERRNO__* >= 4000).
+        operation: what failed, e.g. ``"load flows"``.
+        log: libbpf's warning lines captured during the operation ("" if none).
+    """
+
+    operation: str
+    log: str
+    #: How many trailing log lines the message shows (all of them are in .log).
+    LOG_TAIL = 40
+
+    def __init__(self, err: int, operation: str, detail: str | None = None, log: str = "") -> None:
+        reason = detail if detail is not None else _strerror(err)
+        OSError.__init__(self, err, f"{operation}: {reason}")
+        self.operation = operation
+        self.log = log
+        self._detail = detail
+
+    def __str__(self) -> str:
+        text = f"{self.strerror} [errno {self.errno}]"
+        if self.log:
+            lines = self.log.splitlines()
+            shown = lines[-self.LOG_TAIL :]
+            more = f" (last {len(shown)} of {len(lines)} lines)" if len(lines) > len(shown) else ""
+            text += f"\nlibbpf log{more}:\n" + "\n".join(shown)
+        return text
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.errno, self.operation, self._detail, self.log))
 
 
 class LibbpfNotFoundError(TypedMapsError, ImportError):
