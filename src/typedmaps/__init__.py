@@ -21,11 +21,13 @@ from .errors import (
     MapFullError,
     MapPermissionError,
     NotSupportedError,
+    ObjectError,
     SizeMismatchError,
     TypedMapsError,
 )
 from .flags import MapCreateFlags, MapFlags, MapType, ProgramType
 from .handle import MapHandle, MapInfo, num_possible_cpus
+from .object import BpfObject, GlobalVariable, Link, Map, Program, TestRunResult
 from .typed import (
     PerCpuTypedMap,
     TypedBloomFilter,
@@ -39,11 +41,15 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BatchError",
+    "BpfObject",
     "CodecError",
+    "GlobalVariable",
     "IterationAbortedError",
     "KeyExistsError",
     "KeyNotFoundError",
     "LibbpfNotFoundError",
+    "Link",
+    "Map",
     "MapClosedError",
     "MapCreateFlags",
     "MapError",
@@ -54,9 +60,12 @@ __all__ = [
     "MapPermissionError",
     "MapType",
     "NotSupportedError",
+    "ObjectError",
     "PerCpuTypedMap",
+    "Program",
     "ProgramType",
     "SizeMismatchError",
+    "TestRunResult",
     "TypedBloomFilter",
     "TypedMap",
     "TypedMapsError",

@@ -1,0 +1,1289 @@
+"""BPF object files through libbpf: BpfObject, its Maps, Programs and Links.
+
+Life cycle, as in libbpf and libbpf-rs::
+
+    open ──► configure (pre-load) ──► load() ──► use maps, run/attach programs ──► close()
+
+* :meth:`BpfObject.open` parses an ELF file (a path or bytes). Nothing is in
+  the kernel yet. ``obj.maps[name]`` is a :class:`Map` whose shape
+  (max_entries, value_size, key_size, map_flags), pin_path, autocreate and
+  initial value (``.data``/``.rodata``/``.bss``) can be set, or which can be
+  told to :meth:`Map.reuse` an existing kernel map. ``obj.programs[name]`` is
+  a :class:`Program` whose ``autoload`` can be switched off.
+* :meth:`BpfObject.load` creates the maps and loads the programs. The same
+  :class:`Map` objects then work as :class:`MapHandle` (the whole byte-level
+  API), and programs can :meth:`Program.test_run` or :meth:`Program.attach`.
+* :meth:`BpfObject.close` destroys the links the object made, then closes
+  every map and program fd. Maps and programs of a closed object raise
+  :class:`MapClosedError`; nothing dangles.
+
+Decisions the issue left open (documented here once):
+
+* One :class:`Map` object per map for the object's whole life, in both
+  phases, so ``obj.maps["x"]`` has one static type. Before load its data
+  methods raise :class:`ObjectError` ("call load() first"); after load its
+  pre-load setters raise :class:`ObjectError` (errno EBUSY, as libbpf says).
+* A Map borrows libbpf's fd (it does not dup it): the object owns every fd
+  and closing the object closes them all. ``Map.close()`` only retires that
+  Python view; ``obj.maps[name]`` then hands out a fresh one.
+* Map names are libbpf's names (global-data maps are called
+  ``<object>.rodata`` and so on); the section names ``.rodata``, ``.data``,
+  ``.bss`` are accepted as aliases.
+* libbpf's log lines go to the ``typedmaps.libbpf`` logger as always; while
+  open(), load() and attach() run, the WARNING lines of the calling thread are
+  also collected and attached to the :class:`ObjectError` they explain
+  (``.log``; the verifier log is part of it).
+* The bytes given to ``open()`` are copied once and kept until close().
+
+Thread safety: configure and load from one thread. After load, maps behave
+like MapHandles and programs may be test-run from several threads at once
+(each run pins only its own thread); close() while another thread uses the
+object is the caller's race, as with any file descriptor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno as _errno
+import logging
+import os
+import threading
+import warnings
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Final, Self
+
+from . import _ffi
+from ._ffi import NULL, ffi
+from .errors import (
+    ENOTSUPP,
+    CodecError,
+    MapClosedError,
+    NotSupportedError,
+    ObjectError,
+    SizeMismatchError,
+    TypedMapsError,
+    error_from_errno,
+)
+from .flags import MapCreateFlags, MapType, ProgramType
+from .handle import MapHandle, MapInfo
+
+__all__ = ["BpfObject", "GlobalVariable", "Link", "Map", "Program", "TestRunResult"]
+
+_libbpf_log = logging.getLogger("typedmaps.libbpf")
+
+_BPF_F_TEST_RUN_ON_CPU: Final = 1 << 0
+_BTF_KIND_DATASEC: Final = 15
+#: Extra room for data_out beyond len(data_in): XDP programs may grow a packet.
+_OUT_HEADROOM: Final = 256
+#: Program types whose test run takes a packet starting with an Ethernet header.
+_PACKET_TYPES: Final = frozenset(
+    {
+        ProgramType.XDP,
+        ProgramType.SCHED_CLS,
+        ProgramType.SCHED_ACT,
+        ProgramType.SOCKET_FILTER,
+        ProgramType.CGROUP_SKB,
+        ProgramType.LWT_IN,
+        ProgramType.LWT_OUT,
+        ProgramType.LWT_XMIT,
+        ProgramType.LWT_SEG6LOCAL,
+        ProgramType.FLOW_DISSECTOR,
+    }
+)
+_ETH_HLEN: Final = 14
+#: Program types whose test run takes ctx_in but has no ctx_out and no repeat.
+_NO_CTX_OUT: Final = frozenset({ProgramType.RAW_TRACEPOINT, ProgramType.TRACING})
+#: The one family whose test run honours BPF_F_TEST_RUN_ON_CPU (Linux 5.10+).
+_RUN_ON_CPU_FLAG: Final = frozenset({ProgramType.RAW_TRACEPOINT})
+#: libbpf's own errno values (LIBBPF_ERRNO__*) start here.
+_LIBBPF_ERRNO_START: Final = 4000
+
+
+class _State(Enum):
+    OPEN = "opened, not loaded"
+    LOADED = "loaded"
+    FAILED = "failed to load"
+    CLOSED = "closed"
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+class _Collect(logging.Filter):
+    """Collects this thread's libbpf WARNING lines; passes every record on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.thread = threading.get_ident()
+        self.lines: list[str] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.thread == self.thread and record.levelno >= logging.WARNING:
+            self.lines.append(record.getMessage())
+        return True
+
+
+@contextlib.contextmanager
+def _capture_libbpf_log() -> Iterator[list[str]]:
+    """While active, collect what libbpf warns about in this thread.
+
+    A logging.Filter on the ``typedmaps.libbpf`` logger, not a handler, so
+    the user's logging set-up (including Python's last-resort stderr
+    handler) sees exactly what it would have seen anyway.
+    """
+    collector = _Collect()
+    _libbpf_log.addFilter(collector)
+    try:
+        yield collector.lines
+    finally:
+        _libbpf_log.removeFilter(collector)
+
+
+def _strerror(err: int) -> str:
+    if err >= _LIBBPF_ERRNO_START:
+        buf = ffi.new("char[]", 256)
+        _ffi.get_lib().libbpf_strerror(err, buf, 256)
+        return str(ffi.string(buf).decode("utf-8", "replace"))
+    return os.strerror(err)
+
+
+def _object_error(
+    err: int, operation: str, lines: list[str], detail: str | None = None
+) -> ObjectError:
+    err = abs(err) or _errno.EINVAL
+    return ObjectError(err, operation, detail or _strerror(err), log="\n".join(lines))
+
+
+def _cstr(ptr: Any) -> str | None:
+    return None if ptr == NULL else str(ffi.string(ptr).decode("utf-8", "replace"))
+
+
+def _u32(value: object, what: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 0xFFFFFFFF:
+        raise CodecError(what, value, "must be an integer in [0, 2**32)")
+    return value
+
+
+def _bytes_arg(value: object, what: str) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, bytearray | memoryview):
+        return bytes(value)
+    raise CodecError(what, value, f"expected a bytes-like object, got {type(value).__name__}")
+
+
+def _online_cpus() -> set[int]:
+    """CPUs that are online now (for runs that do not pin the thread)."""
+    try:
+        with open("/sys/devices/system/cpu/online") as f:
+            text = f.read().strip()
+    except OSError:
+        return set(range(_ffi.num_possible_cpus()))
+    cpus: set[int] = set()
+    for part in filter(None, text.split(",")):
+        lo, _, hi = part.partition("-")
+        cpus.update(range(int(lo), int(hi or lo) + 1))
+    return cpus
+
+
+# ---------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True, slots=True)
+class TestRunResult:
+    """What one BPF_PROG_TEST_RUN returned.
+
+    Attributes:
+        retval: the program's return value (for XDP an XDP action, for a
+            socket filter the number of bytes to keep).
+        data_out: the packet after the run (possibly modified by the program).
+        duration_ns: the kernel's average time per repetition, in nanoseconds.
+        ctx_out: the context after the run, when ``ctx_in`` was given and
+            the program type returns one; else ``b""``.
+    """
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    retval: int
+    data_out: bytes
+    duration_ns: int
+    ctx_out: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class GlobalVariable:
+    """Where a global variable lives inside a ``.data``/``.rodata``/``.bss`` map's value.
+
+    Attributes:
+        name: the C variable name.
+        offset: byte offset inside the section (the map's value).
+        size: size in bytes.
+    """
+
+    name: str
+    offset: int
+    size: int
+
+
+# ---------------------------------------------------------------------- Map
+
+
+class Map(MapHandle):
+    """A map of a :class:`BpfObject`: pre-load settings, then a full :class:`MapHandle`.
+
+    Get one from ``obj.maps[name]``; never construct it directly.
+
+    Before :meth:`BpfObject.load`: the shape and the settings can be changed
+    (:attr:`max_entries`, :attr:`value_size`, :attr:`key_size`,
+    :attr:`map_flags`, :attr:`pin_path`, :attr:`autocreate`,
+    :attr:`initial_value`, :meth:`reuse`); data methods raise
+    :class:`ObjectError`.
+
+    After load: every MapHandle method works on libbpf's map fd, which the
+    object owns and closes; settings raise :class:`ObjectError` (EBUSY).
+
+    After the object closes: everything raises :class:`MapClosedError`.
+
+    Example::
+
+        with BpfObject.open("build/bpf/flows.bpf.o") as obj:
+            obj.maps["flows"].max_entries = 4096
+            obj.load()
+            for key, value in obj.maps["flows"].lookup_batch():
+                ...
+    """
+
+    __slots__ = ("_obj", "_objname", "_ptr", "_released")
+
+    _obj: BpfObject
+
+    def __init__(self, _obj: BpfObject, _ptr: Any, _name: str) -> None:
+        """Private: maps come from ``BpfObject.maps``."""
+        self._obj = _obj
+        self._ptr = _ptr
+        self._objname = _name
+        self._released = False
+        # MapHandle's fields, in the "no fd" state until the object loads.
+        self._fd = -1
+        self._owns_fd = False
+        self._lib = _ffi.get_lib()
+        self._pool = []
+        self._kind_error = None
+        self._percpu = False
+        self._ncpus = 1
+        self._info = self._libbpf_info()
+        self._key_size = self._info.key_size
+        self._value_size = self._info.value_size
+        self._slot = self._vbuf_size = self._value_size
+        if _obj._state is _State.LOADED:
+            self._bind()
+
+    def _libbpf_info(self) -> MapInfo:
+        lib, p = self._lib, self._ptr
+        return MapInfo(
+            id=0,
+            name=self._objname,
+            map_type=MapType(lib.bpf_map__type(p)),
+            key_size=lib.bpf_map__key_size(p),
+            value_size=lib.bpf_map__value_size(p),
+            max_entries=lib.bpf_map__max_entries(p),
+            map_flags=MapCreateFlags(lib.bpf_map__map_flags(p)),
+            btf_id=0,
+            btf_key_type_id=lib.bpf_map__btf_key_type_id(p),
+            btf_value_type_id=lib.bpf_map__btf_value_type_id(p),
+        )
+
+    def _bind(self) -> None:
+        """After a successful load: become a MapHandle on libbpf's fd (not owned)."""
+        fd = self._lib.bpf_map__fd(self._ptr)
+        if fd >= 0:
+            MapHandle.__init__(self, fd, _owns_fd=False)
+
+    # ------------------------------------------------------------------ state
+
+    def _where(self) -> str:
+        return f"map {self._objname!r} of {self._obj._name!r}"
+
+    def _unusable(self) -> TypedMapsError:
+        """The error for a Map without a usable fd, by phase."""
+        state = self._obj._state
+        if self._released or state is _State.CLOSED:
+            why = "its BpfObject is closed" if state is _State.CLOSED else "close() was called"
+            return MapClosedError(f"{self._where()} is closed ({why})")
+        if state is _State.OPEN:
+            return ObjectError(
+                _errno.EBADF, self._where(), "not created yet: call BpfObject.load() first"
+            )
+        if state is _State.FAILED:
+            return ObjectError(_errno.EBADF, self._where(), "the object failed to load")
+        return ObjectError(_errno.ENOENT, self._where(), "was not created (autocreate=False)")
+
+    def _open_fd(self) -> int:
+        fd = self._fd
+        if fd < 0:
+            raise self._unusable()
+        return fd
+
+    def _live_ptr(self) -> Any:
+        if self._released or self._obj._state is _State.CLOSED:
+            raise self._unusable()
+        return self._ptr
+
+    def _preload(self, what: str) -> Any:
+        """The bpf_map pointer, if settings may still change; else the right error."""
+        ptr = self._live_ptr()
+        if self._obj._state is not _State.OPEN:
+            raise ObjectError(
+                _errno.EBUSY,
+                f"set {what} of {self._where()}",
+                f"the object is {self._obj._state.value}; settings apply before load()",
+            )
+        return ptr
+
+    def _set(self, what: str, call: Any, value: Any) -> None:
+        ptr = self._preload(what)
+        ret = call(ptr, value)
+        if ret == -_errno.EBUSY:
+            raise ObjectError(
+                _errno.EBUSY,
+                f"set {what} of {self._where()}",
+                "the map reuses an existing kernel map, whose shape is fixed",
+            )
+        if ret < 0:
+            raise _object_error(ret, f"set {what} of {self._where()}", [])
+        self._info = self._libbpf_info()
+
+    @property
+    def _loaded(self) -> bool:
+        return self._fd >= 0
+
+    # ------------------------------------------------------------------ attributes
+
+    @property
+    def name(self) -> str:
+        """The map's name in the object (libbpf's name; the kernel keeps 15 characters)."""
+        return self._objname
+
+    @property
+    def map_type(self) -> MapType:
+        if self._loaded:
+            return self._info.map_type
+        return MapType(self._lib.bpf_map__type(self._live_ptr()))
+
+    @property
+    def key_size(self) -> int:
+        """Key size in bytes; settable before load (libbpf allows it for any map)."""
+        if self._loaded:
+            return self._key_size
+        return int(self._lib.bpf_map__key_size(self._live_ptr()))
+
+    @key_size.setter
+    def key_size(self, size: int) -> None:
+        self._set("key_size", self._lib.bpf_map__set_key_size, _u32(size, "key_size"))
+
+    @property
+    def value_size(self) -> int:
+        """Value size in bytes; settable before load."""
+        if self._loaded:
+            return self._value_size
+        return int(self._lib.bpf_map__value_size(self._live_ptr()))
+
+    @value_size.setter
+    def value_size(self, size: int) -> None:
+        self._set("value_size", self._lib.bpf_map__set_value_size, _u32(size, "value_size"))
+
+    @property
+    def max_entries(self) -> int:
+        """Capacity; settable before load (e.g. ``obj.maps["flows"].max_entries = 4096``)."""
+        if self._loaded:
+            return self._info.max_entries
+        return int(self._lib.bpf_map__max_entries(self._live_ptr()))
+
+    @max_entries.setter
+    def max_entries(self, n: int) -> None:
+        self._set("max_entries", self._lib.bpf_map__set_max_entries, _u32(n, "max_entries"))
+
+    @property
+    def map_flags(self) -> MapCreateFlags:
+        """Creation flags (:class:`MapCreateFlags`); settable before load."""
+        if self._loaded:
+            return self._info.map_flags
+        return MapCreateFlags(self._lib.bpf_map__map_flags(self._live_ptr()))
+
+    @map_flags.setter
+    def map_flags(self, flags: int) -> None:
+        self._set("map_flags", self._lib.bpf_map__set_map_flags, _u32(int(flags), "map_flags"))
+
+    @property
+    def id(self) -> int:
+        """The kernel's map id; 0 while the map is not created."""
+        return self._info.id if self._loaded else 0
+
+    @property
+    def autocreate(self) -> bool:
+        """Whether load() creates this map (settable before load; libbpf 1.0+).
+
+        A program that uses a map with autocreate=False fails to load unless
+        its own ``autoload`` is off too.
+        """
+        return bool(self._lib.bpf_map__autocreate(self._live_ptr()))
+
+    @autocreate.setter
+    def autocreate(self, value: bool) -> None:
+        if not isinstance(value, bool):
+            raise CodecError("autocreate", value, "must be a bool")
+        self._set("autocreate", self._lib.bpf_map__set_autocreate, value)
+
+    @property
+    def pin_path(self) -> str | None:
+        """Where the map is (or will be) pinned, or None.
+
+        Set before load, load() reuses the map pinned there if one is (its
+        type, sizes, max_entries and flags must match) or creates the map and
+        pins it there.
+        """
+        return _cstr(self._lib.bpf_map__pin_path(self._live_ptr()))
+
+    @pin_path.setter
+    def pin_path(self, path: str | os.PathLike[str] | None) -> None:
+        if path is None:
+            self._set("pin_path", self._lib.bpf_map__set_pin_path, NULL)
+            return
+        p = os.fsencode(path)
+        if b"." in os.path.basename(p):
+            raise CodecError("pin_path", os.fsdecode(p), "bpffs refuses names that contain a dot")
+        self._set("pin_path", self._lib.bpf_map__set_pin_path, p)
+
+    @property
+    def is_pinned(self) -> bool:
+        """Whether libbpf pinned this map (at :attr:`pin_path`)."""
+        return bool(self._lib.bpf_map__is_pinned(self._live_ptr()))
+
+    @property
+    def initial_value(self) -> bytes | None:
+        """The contents of a global-data map (``.data``, ``.rodata``, ``.bss``), or None.
+
+        Before load: the image load() will write into the map; settable with
+        bytes of exactly :attr:`value_size`. After load: libbpf's view of the
+        map's memory (for ``.data``/``.bss`` the live values); read-only here,
+        update the map (key 0) to change live values.
+
+        Raises:
+            SizeMismatchError: on set, bytes of the wrong size.
+            NotSupportedError: on set, a map that has no initial value.
+        """
+        size = ffi.new("size_t *")
+        data = self._lib.bpf_map__initial_value(self._live_ptr(), size)
+        if data == NULL:
+            return None
+        return bytes(ffi.buffer(data, size[0]))
+
+    @initial_value.setter
+    def initial_value(self, value: bytes) -> None:
+        what = "initial_value"
+        ptr = self._preload(what)
+        data = _bytes_arg(value, what)
+        current = self.initial_value
+        if current is None:
+            raise NotSupportedError(
+                _errno.EINVAL,
+                f"set {what} of {self._where()}",
+                f"only global-data maps (.data, .rodata, .bss) have one, not {self.map_type.name}",
+            )
+        if len(data) != len(current):
+            raise SizeMismatchError(f"{what} of {self._where()}", len(data), len(current))
+        ret = self._lib.bpf_map__set_initial_value(ptr, data, len(data))
+        if ret < 0:
+            raise _object_error(ret, f"set {what} of {self._where()}", [])
+
+    def variables(self) -> dict[str, GlobalVariable]:
+        """The global variables of a ``.data``/``.rodata``/``.bss`` map, by name.
+
+        Read from the object's BTF (the DATASEC of the section), so the
+        offsets are the ones the program uses. Empty for other maps.
+
+        Example::
+
+            ro = obj.maps[".rodata"]
+            v = ro.variables()["sample_rate"]
+            image = bytearray(ro.initial_value or b"")
+            image[v.offset : v.offset + v.size] = (4).to_bytes(v.size, "little")
+            ro.initial_value = bytes(image)
+        """
+        ptr = self._live_ptr()
+        lib = self._lib
+        btf = lib.bpf_object__btf(self._obj._ptr)
+        type_id = lib.bpf_map__btf_value_type_id(ptr)
+        if btf == NULL or not type_id:
+            return {}
+        t = lib.btf__type_by_id(btf, type_id)
+        if t == NULL or (t.info >> 24) & 0x1F != _BTF_KIND_DATASEC:
+            return {}
+        words = ffi.cast("__u32 *", t)
+        out: dict[str, GlobalVariable] = {}
+        for i in range(t.info & 0xFFFF):
+            var_id, offset, size = (int(words[3 + 3 * i + j]) for j in range(3))
+            var = lib.btf__type_by_id(btf, var_id)
+            name = _cstr(lib.btf__name_by_offset(btf, var.name_off)) if var != NULL else None
+            if name:
+                out[name] = GlobalVariable(name, offset, size)
+        return out
+
+    def set_variable(self, name: str, value: bytes) -> None:
+        """Before load: set one global variable inside :attr:`initial_value`.
+
+        Args:
+            name: the C variable's name (see :meth:`variables`).
+            value: exactly the variable's size in bytes, in the host's byte order.
+
+        Raises:
+            KeyError: no such variable in this section.
+            SizeMismatchError: ``value`` has the wrong size.
+        """
+        self._preload("initial_value")
+        var = self.variables().get(name)
+        if var is None:
+            raise KeyError(f"{name!r}: no such variable in {self._where()}")
+        data = _bytes_arg(value, name)
+        if len(data) != var.size:
+            raise SizeMismatchError(f"variable {name!r}", len(data), var.size)
+        image = bytearray(self.initial_value or b"")
+        image[var.offset : var.offset + var.size] = data
+        self.initial_value = bytes(image)
+
+    def reuse(self, source: str | os.PathLike[str] | MapHandle) -> None:
+        """Before load: make this map an existing kernel map instead of a new one.
+
+        The program then reads and writes ``source``'s map. Type, key_size and
+        value_size must match; max_entries and flags come from ``source``.
+        libbpf keeps its own duplicate of the fd, so ``source`` stays the
+        caller's to close.
+
+        Args:
+            source: a bpffs pin path, or an open MapHandle.
+
+        Raises:
+            ObjectError: the maps are incompatible, or the object is loaded.
+            KeyNotFoundError: nothing is pinned at the path.
+        """
+        op = f"reuse for {self._where()}"
+        ptr = self._preload("reuse")
+        if isinstance(source, MapHandle):
+            self._reuse_fd(ptr, source, op)
+            return
+        with MapHandle.from_pinned_path(source) as h:
+            self._reuse_fd(ptr, h, op)
+
+    def _reuse_fd(self, ptr: Any, h: MapHandle, op: str) -> None:
+        fd = h.fileno()
+        want = (self.map_type, self.key_size, self.value_size)
+        have = (h.map_type, h.key_size, h.value_size)
+        if want != have:
+            raise ObjectError(
+                _errno.EINVAL,
+                op,
+                f"incompatible map: the object wants (type, key_size, value_size) = "
+                f"({want[0].name}, {want[1]}, {want[2]}), {h.name!r} has "
+                f"({have[0].name}, {have[1]}, {have[2]})",
+            )
+        with _capture_libbpf_log() as lines:
+            ret = self._lib.bpf_map__reuse_fd(ptr, fd)
+        if ret < 0:
+            raise _object_error(ret, op, lines)
+        self._info = self._libbpf_info()
+
+    def as_libbpf_object(self) -> Any:
+        """The ``struct bpf_map *`` cdata, for calling libbpf directly.
+
+        The one documented exception to "no cdata in the public API". Valid
+        until the object closes; do not keep it longer.
+        """
+        return self._live_ptr()
+
+    # ------------------------------------------------------------------ pinning
+
+    def pin(self, path: str | os.PathLike[str] | None = None) -> None:
+        """Pin the map in bpffs at ``path``, or at :attr:`pin_path` when None.
+
+        Pinning again at the same pin path does nothing.
+
+        Raises:
+            KeyExistsError: something else is pinned there.
+            ObjectError: no path and no pin_path, or a path that differs from
+                the pin_path already set.
+        """
+        ptr = self._live_ptr()
+        self._open_fd()
+        p = NULL if path is None else os.fsencode(path)
+        shown = os.fsdecode(p) if path is not None else self.pin_path
+        if path is not None and b"." in os.path.basename(p):
+            raise CodecError("path", shown, "bpffs refuses names that contain a dot")
+        if path is None and shown is None:
+            raise ObjectError(
+                _errno.EINVAL, f"pin {self._where()}", "no path given and no pin_path set"
+            )
+        with _capture_libbpf_log() as lines:
+            ret = self._lib.bpf_map__pin(ptr, p)
+        if ret == -_errno.EINVAL:
+            raise _object_error(ret, f"pin {self._where()} at {shown}", lines)
+        _ffi.check(ret, f"pin {shown}", path=True)
+
+    def unpin(self, path: str | os.PathLike[str] | None = None) -> None:
+        """Remove the pin at ``path`` (default: :attr:`pin_path`).
+
+        Raises:
+            KeyNotFoundError: nothing is pinned there.
+        """
+        ptr = self._live_ptr()
+        p = NULL if path is None else os.fsencode(path)
+        shown = os.fsdecode(p) if path is not None else self.pin_path
+        if shown is None:
+            raise ObjectError(
+                _errno.EINVAL, f"unpin {self._where()}", "no path given and no pin_path set"
+            )
+        with _capture_libbpf_log() as lines:
+            ret = self._lib.bpf_map__unpin(ptr, p)
+        if ret == -_errno.EINVAL:
+            raise _object_error(ret, f"unpin {self._where()} at {shown}", lines)
+        _ffi.check(ret, f"unpin {shown}", path=True)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        """Retire this view of the map (idempotent).
+
+        The fd belongs to the BpfObject and stays open until the object
+        closes; ``obj.maps[name]`` returns a fresh Map afterwards.
+        """
+        self._released = True
+        self._fd = -1
+        self._pool.clear()
+
+    def _object_closed(self) -> None:
+        self._fd = -1
+        self._pool.clear()
+
+    def __enter__(self) -> Self:
+        self._open_fd()
+        return self
+
+    def __repr__(self) -> str:
+        state = self._obj._state
+        if self._released or state is _State.CLOSED:
+            where = "closed"
+        elif self._fd >= 0:
+            where = f"fd={self._fd}"
+        else:
+            where = state.value if state is not _State.LOADED else "not created"
+        i = self._info
+        return (
+            f"Map(name={self._objname!r}, type={i.map_type.name}, key_size={i.key_size}, "
+            f"value_size={i.value_size}, max_entries={i.max_entries}, {where})"
+        )
+
+
+# ---------------------------------------------------------------------- Program
+
+
+class Program:
+    """A BPF program of a :class:`BpfObject`: ``obj.programs[name]``.
+
+    Attributes name, section and type are known from open() on; ``autoload``
+    can be switched off before load. After load: :attr:`fd`,
+    :meth:`test_run` and :meth:`attach`.
+    """
+
+    __slots__ = ("__weakref__", "_name", "_obj", "_ptr", "_section", "_type")
+
+    def __init__(self, _obj: BpfObject, _ptr: Any) -> None:
+        """Private: programs come from ``BpfObject.programs``."""
+        lib = _ffi.get_lib()
+        self._obj = _obj
+        self._ptr = _ptr
+        self._name = _cstr(lib.bpf_program__name(_ptr)) or ""
+        self._section = _cstr(lib.bpf_program__section_name(_ptr)) or ""
+        self._type = ProgramType(lib.bpf_program__type(_ptr))
+
+    @property
+    def name(self) -> str:
+        """The program's name (its C function name)."""
+        return self._name
+
+    @property
+    def section(self) -> str:
+        """The ELF section, e.g. ``"xdp"`` or ``"raw_tp/sys_enter"``."""
+        return self._section
+
+    @property
+    def type(self) -> ProgramType:
+        """The program type libbpf derived from the section."""
+        return self._type
+
+    def _where(self) -> str:
+        return f"program {self._name!r} of {self._obj._name!r}"
+
+    def _live_ptr(self) -> Any:
+        if self._obj._state is _State.CLOSED:
+            raise MapClosedError(f"{self._where()} is closed (its BpfObject is closed)")
+        return self._ptr
+
+    @property
+    def autoload(self) -> bool:
+        """Whether load() loads this program; settable before load."""
+        return bool(_ffi.get_lib().bpf_program__autoload(self._live_ptr()))
+
+    @autoload.setter
+    def autoload(self, value: bool) -> None:
+        ptr = self._live_ptr()
+        if not isinstance(value, bool):
+            raise CodecError("autoload", value, "must be a bool")
+        state = self._obj._state
+        if state is not _State.OPEN:
+            raise ObjectError(
+                _errno.EBUSY,
+                f"set autoload of {self._where()}",
+                f"the object is {state.value}; settings apply before load()",
+            )
+        ret = _ffi.get_lib().bpf_program__set_autoload(ptr, value)
+        if ret < 0:
+            raise _object_error(ret, f"set autoload of {self._where()}", [])
+
+    @property
+    def fd(self) -> int:
+        """The program fd (owned by the object; do not close it).
+
+        Raises:
+            ObjectError: not loaded (before load(), or autoload=False).
+            MapClosedError: the object is closed.
+        """
+        ptr = self._live_ptr()
+        fd = int(_ffi.get_lib().bpf_program__fd(ptr))
+        if fd < 0:
+            state = self._obj._state
+            why = (
+                "not loaded (autoload=False)"
+                if state is _State.LOADED
+                else f"not loaded: the object is {state.value}"
+            )
+            raise ObjectError(_errno.EBADF, self._where(), why)
+        return fd
+
+    # ------------------------------------------------------------------ test runs
+
+    def test_run(
+        self,
+        data_in: bytes = b"",
+        repeat: int = 1,
+        ctx_in: bytes | None = None,
+        cpu: int | None = None,
+        data_size_out: int | None = None,
+    ) -> TestRunResult:
+        """Run the program once (or ``repeat`` times) in the kernel: BPF_PROG_TEST_RUN.
+
+        Args:
+            data_in: the packet, starting with its Ethernet header, for packet
+                programs (XDP, tc, socket filters: at least 14 bytes).
+            repeat: how many times to run; the result is the last run's, the
+                duration the average.
+            ctx_in: the program's context (e.g. ``struct xdp_md`` or, for
+                raw tracepoints, the u64 arguments).
+            cpu: run on this CPU. Raw tracepoints use the kernel's
+                BPF_F_TEST_RUN_ON_CPU; every other type ignores that flag, so
+                the calling thread is pinned to the CPU for the run
+                (sched_setaffinity) and its affinity restored afterwards,
+                also on error. Must be in the thread's affinity mask.
+            data_size_out: room for the output packet (default
+                ``len(data_in) + 256``); 0 for none.
+
+        Returns:
+            A :class:`TestRunResult` (retval, data_out, duration_ns, ctx_out).
+
+        Raises:
+            CodecError: bad arguments (checked before the syscall).
+            NotSupportedError: the program type cannot be test-run.
+            ObjectError: the kernel refused the run (EINVAL: a malformed
+                packet or context; ENOSPC: data_size_out too small, the
+                program did run).
+        """
+        fd = self.fd
+        op = f"test_run {self._name}"
+        ptype = self._type
+        data = _bytes_arg(data_in, "data_in")
+        if not isinstance(repeat, int) or isinstance(repeat, bool) or not 1 <= repeat < 2**31:
+            raise CodecError("repeat", repeat, f"{op}: must be an integer in [1, 2**31)")
+        if ptype in _PACKET_TYPES and len(data) < _ETH_HLEN:
+            raise CodecError(
+                "data_in",
+                data,
+                f"{op}: {ptype.name} test runs need a packet of at least "
+                f"{_ETH_HLEN} bytes (an Ethernet header), got {len(data)}",
+            )
+        if data_size_out is None:
+            out_size = len(data) + _OUT_HEADROOM if data else 0
+        else:
+            out_size = _u32(data_size_out, "data_size_out")
+        if cpu is not None and (not isinstance(cpu, int) or isinstance(cpu, bool) or cpu < 0):
+            raise CodecError("cpu", cpu, f"{op}: must be a non-negative integer")
+
+        opts = ffi.new("struct bpf_test_run_opts *")
+        opts.sz = ffi.sizeof("struct bpf_test_run_opts")
+        keep: list[Any] = []
+        if data:
+            din = ffi.from_buffer(data)
+            keep.append(din)
+            opts.data_in = din
+            opts.data_size_in = len(data)
+        dout = NULL
+        if out_size:
+            dout = ffi.new("char[]", out_size)
+            opts.data_out = dout
+            opts.data_size_out = out_size
+        cout = NULL
+        ctx_len = 0
+        if ctx_in is not None:
+            ctx = _bytes_arg(ctx_in, "ctx_in")
+            ctx_len = len(ctx)
+            cin = ffi.from_buffer(ctx)
+            keep.append(cin)
+            opts.ctx_in = cin
+            opts.ctx_size_in = ctx_len
+            if ptype not in _NO_CTX_OUT and ctx_len:
+                cout = ffi.new("char[]", ctx_len)
+                opts.ctx_out = cout
+                opts.ctx_size_out = ctx_len
+        # The kernel treats repeat 0 as 1; raw_tp and tracing runs refuse any other value.
+        opts.repeat = repeat if repeat > 1 else 0
+
+        run = _ffi.get_lib().bpf_prog_test_run_opts
+        if cpu is None:
+            ret = run(fd, opts)
+        elif ptype in _RUN_ON_CPU_FLAG:
+            online = _online_cpus()
+            if cpu not in online:
+                raise CodecError("cpu", cpu, f"{op}: CPU {cpu} is not online {sorted(online)}")
+            opts.flags = _BPF_F_TEST_RUN_ON_CPU
+            opts.cpu = cpu
+            ret = run(fd, opts)
+        else:
+            ret = _run_pinned(run, fd, opts, cpu, op)
+
+        if ret < 0:
+            err = -ret
+            if err in (_errno.EOPNOTSUPP, ENOTSUPP):
+                raise NotSupportedError(
+                    err, op, f"{ptype.name} programs cannot be test-run (BPF_PROG_TEST_RUN)"
+                )
+            if err == _errno.ENOSPC and out_size:
+                raise ObjectError(
+                    err,
+                    op,
+                    f"data_out needs {int(opts.data_size_out)} bytes, data_size_out was "
+                    f"{out_size} (the program did run)",
+                )
+            raise _object_error(err, op, [])
+        data_out = b""
+        if out_size:
+            data_out = bytes(ffi.buffer(dout, min(int(opts.data_size_out), out_size)))
+        ctx_out = b""
+        if cout != NULL:
+            ctx_out = bytes(ffi.buffer(cout, min(int(opts.ctx_size_out), ctx_len)))
+        return TestRunResult(int(opts.retval), data_out, int(opts.duration), ctx_out)
+
+    # ------------------------------------------------------------------ attach
+
+    def attach(self) -> Link:
+        """Attach the program where its section says (tracepoints, kprobes, fentry, ...).
+
+        Uses libbpf's auto-attach (bpf_program__attach). The link stays
+        attached until :meth:`Link.detach`, the end of a ``with`` block, or
+        the object's close().
+
+        Raises:
+            NotSupportedError: the section has no automatic attach point (e.g.
+                plain ``SEC("xdp")``, which needs an interface).
+            ObjectError: the kernel or libbpf refused; ``.log`` has libbpf's lines.
+        """
+        self.fd  # noqa: B018 - raises unless loaded
+        op = f"attach {self._name}"
+        with _capture_libbpf_log() as lines:
+            ptr = _ffi.get_lib().bpf_program__attach(self._ptr)
+            err = ffi.errno
+        if ptr == NULL:
+            err = err or _errno.EINVAL
+            if err in (_errno.EOPNOTSUPP, ENOTSUPP):
+                raise NotSupportedError(
+                    err, op, f"libbpf cannot auto-attach SEC({self._section!r}) programs"
+                )
+            raise _object_error(err, op, lines)
+        link = Link(self, ptr)
+        self._obj._links.append(link)
+        return link
+
+    def __repr__(self) -> str:
+        return (
+            f"Program(name={self._name!r}, type={self._type.name}, section={self._section!r}, "
+            f"{self._obj._state.value})"
+        )
+
+
+def _run_pinned(run: Any, fd: int, opts: Any, cpu: int, op: str) -> int:
+    """Run with the calling thread pinned to ``cpu``; restore its affinity after."""
+    before = os.sched_getaffinity(0)
+    if cpu not in before:
+        raise CodecError(
+            "cpu", cpu, f"{op}: CPU {cpu} is not in this thread's affinity {sorted(before)}"
+        )
+    if before == {cpu}:
+        return int(run(fd, opts))
+    try:
+        os.sched_setaffinity(0, {cpu})
+    except OSError as exc:  # e.g. the CPU went offline since the check
+        raise error_from_errno(exc.errno or _errno.EINVAL, f"{op}: pin to CPU {cpu}") from None
+    try:
+        return int(run(fd, opts))
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+# ---------------------------------------------------------------------- Link
+
+
+class Link:
+    """An attached program (a ``struct bpf_link``); detach() or use ``with``.
+
+    The object that made it detaches it on close() at the latest.
+    """
+
+    __slots__ = ("__weakref__", "_program", "_ptr")
+
+    def __init__(self, _program: Program, _ptr: Any) -> None:
+        """Private: links come from :meth:`Program.attach`."""
+        self._program = _program
+        self._ptr = _ptr
+
+    @property
+    def program(self) -> Program:
+        return self._program
+
+    @property
+    def attached(self) -> bool:
+        return bool(self._ptr != NULL)
+
+    @property
+    def fd(self) -> int:
+        """The link fd (owned by the link).
+
+        Raises:
+            MapClosedError: detached.
+        """
+        if self._ptr == NULL:
+            raise MapClosedError(f"link of {self._program._where()} is detached")
+        return int(_ffi.get_lib().bpf_link__fd(self._ptr))
+
+    def detach(self) -> None:
+        """Detach the program and free the link (idempotent)."""
+        ptr = self._ptr
+        if ptr == NULL:
+            return
+        self._ptr = NULL
+        with contextlib.suppress(ValueError):
+            self._program._obj._links.remove(self)
+        _ffi.get_lib().bpf_link__destroy(ptr)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.detach()
+
+    def __del__(self) -> None:
+        # Only reachable once the object is unreachable too; its own __del__
+        # warns about the missing close().
+        if getattr(self, "_ptr", NULL) != NULL:
+            self.detach()
+
+    def __repr__(self) -> str:
+        state = "attached" if self.attached else "detached"
+        return f"Link(program={self._program.name!r}, {state})"
+
+
+# ---------------------------------------------------------------------- BpfObject
+
+
+class _Maps(Mapping[str, Map]):
+    """``obj.maps``: name -> :class:`Map`; section names alias global-data maps."""
+
+    __slots__ = ("_obj",)
+
+    def __init__(self, obj: BpfObject) -> None:
+        self._obj = obj
+
+    def __getitem__(self, name: str) -> Map:
+        obj = self._obj
+        obj._check_open_object()
+        key = obj._map_alias.get(name, name)
+        m = obj._maps.get(key)
+        if m is None:
+            raise KeyError(f"{name!r}: no such map in {obj._name!r} (maps: {', '.join(obj._maps)})")
+        if m._released:
+            m = Map(obj, m._ptr, key)
+            obj._maps[key] = m
+        return m
+
+    def __iter__(self) -> Iterator[str]:
+        self._obj._check_open_object()
+        return iter(list(self._obj._maps))
+
+    def __len__(self) -> int:
+        self._obj._check_open_object()
+        return len(self._obj._maps)
+
+    def __repr__(self) -> str:
+        return f"<maps of {self._obj._name!r}: {list(self._obj._maps)}>"
+
+
+class _Programs(Mapping[str, Program]):
+    """``obj.programs``: name -> :class:`Program`."""
+
+    __slots__ = ("_obj",)
+
+    def __init__(self, obj: BpfObject) -> None:
+        self._obj = obj
+
+    def __getitem__(self, name: str) -> Program:
+        obj = self._obj
+        obj._check_open_object()
+        p = obj._programs.get(name)
+        if p is None:
+            raise KeyError(
+                f"{name!r}: no such program in {obj._name!r} (programs: {', '.join(obj._programs)})"
+            )
+        return p
+
+    def __iter__(self) -> Iterator[str]:
+        self._obj._check_open_object()
+        return iter(list(self._obj._programs))
+
+    def __len__(self) -> int:
+        self._obj._check_open_object()
+        return len(self._obj._programs)
+
+    def __repr__(self) -> str:
+        return f"<programs of {self._obj._name!r}: {list(self._obj._programs)}>"
+
+
+class BpfObject:
+    """A BPF ELF object opened with libbpf: its maps and programs.
+
+    Example::
+
+        with tm.BpfObject.open("build/bpf/flows.bpf.o") as obj:
+            obj.maps["flows"].max_entries = 4096
+            obj.load()
+            r = obj.programs["count_flows"].test_run(data_in=packet, cpu=1)
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_buf",
+        "_links",
+        "_map_alias",
+        "_maps",
+        "_maps_view",
+        "_name",
+        "_programs",
+        "_programs_view",
+        "_ptr",
+        "_state",
+    )
+
+    def __init__(self, _ptr: Any, _buf: Any) -> None:
+        """Private: use :meth:`open`."""
+        lib = _ffi.get_lib()
+        self._ptr = _ptr
+        self._buf = _buf
+        self._state = _State.OPEN
+        self._name = _cstr(lib.bpf_object__name(_ptr)) or ""
+        self._links: list[Link] = []
+        self._maps: dict[str, Map] = {}
+        self._map_alias: dict[str, str] = {}
+        size = ffi.new("size_t *")  # libbpf 1.1 writes it unconditionally
+        m = lib.bpf_object__next_map(_ptr, NULL)
+        while m != NULL:
+            name = _cstr(lib.bpf_map__name(m)) or ""
+            self._maps[name] = Map(self, m, name)
+            if lib.bpf_map__initial_value(m, size) != NULL and "." in name:
+                # "<obj>.rodata" is also reachable as ".rodata" (libbpf's real name)
+                self._map_alias.setdefault(name[name.index(".") :], name)
+            m = lib.bpf_object__next_map(_ptr, m)
+        self._programs: dict[str, Program] = {}
+        p = lib.bpf_object__next_program(_ptr, NULL)
+        while p != NULL:
+            prog = Program(self, p)
+            self._programs[prog.name] = prog
+            p = lib.bpf_object__next_program(_ptr, p)
+        self._maps_view = _Maps(self)
+        self._programs_view = _Programs(self)
+
+    @classmethod
+    def open(
+        cls,
+        source: str | os.PathLike[str] | bytes | bytearray | memoryview,
+        *,
+        name: str | None = None,
+        pin_root_path: str | os.PathLike[str] | None = None,
+    ) -> Self:
+        """Open a BPF object file (pre-load phase): a path, or the file's bytes.
+
+        Args:
+            source: path of an ELF ``.bpf.o``, or its contents.
+            name: the object's name (default: the file name up to the first
+                dot; ``"bpf_object"`` for bytes). It prefixes the global-data
+                map names (``<name>.rodata``).
+            pin_root_path: directory for maps declared with
+                ``__uint(pinning, LIBBPF_PIN_BY_NAME)`` (default /sys/fs/bpf).
+
+        Raises:
+            ObjectError: the file is missing or unreadable (errno ENOENT,
+                EACCES ...) or not a BPF object (libbpf's errno 4001, "BPF
+                object format invalid"); ``.log`` holds libbpf's explanation.
+            CodecError: a bad argument.
+        """
+        lib = _ffi.get_lib()
+        opts = ffi.new("struct bpf_object_open_opts *")
+        opts.sz = ffi.sizeof("struct bpf_object_open_opts")
+        keep: list[Any] = []
+        is_mem = isinstance(source, bytes | bytearray | memoryview)
+        if name is None and is_mem:
+            name = "bpf_object"
+        if name is not None:
+            if not isinstance(name, str) or not name or "\0" in name:
+                raise CodecError("name", name, "must be a non-empty string")
+            cname = ffi.new("char[]", name.encode())
+            keep.append(cname)
+            opts.object_name = cname
+        if pin_root_path is not None:
+            croot = ffi.new("char[]", os.fsencode(pin_root_path))
+            keep.append(croot)
+            opts.pin_root_path = croot
+        buf: Any = None
+        if isinstance(source, bytes | bytearray | memoryview):
+            data = bytes(source)
+            op = f"open {len(data)} bytes"
+            if not data:
+                raise ObjectError(_errno.EINVAL, op, "empty buffer: not a BPF object")
+            # A copy libbpf may point into; kept alive until close().
+            buf = ffi.new("char[]", data)
+            with _capture_libbpf_log() as lines:
+                ptr = lib.bpf_object__open_mem(buf, len(data), opts)
+                err = ffi.errno
+        elif isinstance(source, str | os.PathLike):
+            path = os.fsencode(source)
+            op = f"open {os.fsdecode(path)}"
+            with _capture_libbpf_log() as lines:
+                ptr = lib.bpf_object__open_file(path, opts)
+                err = ffi.errno
+        else:
+            raise CodecError("source", source, "expected a path or the bytes of a BPF object file")
+        if ptr == NULL:
+            raise _object_error(err, op, lines)
+        try:
+            return cls(ptr, buf)
+        except BaseException:
+            lib.bpf_object__close(ptr)
+            raise
+
+    # ------------------------------------------------------------------ attributes
+
+    @property
+    def name(self) -> str:
+        """The object's name (prefix of its global-data map names)."""
+        return self._name
+
+    @property
+    def loaded(self) -> bool:
+        """Whether load() succeeded (False again after close())."""
+        return self._state is _State.LOADED
+
+    @property
+    def closed(self) -> bool:
+        return self._state is _State.CLOSED
+
+    @property
+    def maps(self) -> Mapping[str, Map]:
+        """The object's maps by name; ``.rodata``, ``.data``, ``.bss`` also work.
+
+        Raises (on access):
+            MapClosedError: the object is closed.
+        """
+        self._check_open_object()
+        return self._maps_view
+
+    @property
+    def programs(self) -> Mapping[str, Program]:
+        """The object's programs by name (the C function names)."""
+        self._check_open_object()
+        return self._programs_view
+
+    def _check_open_object(self) -> None:
+        if self._state is _State.CLOSED:
+            raise MapClosedError(f"BpfObject {self._name!r} is closed")
+
+    # ------------------------------------------------------------------ load, close
+
+    def load(self) -> None:
+        """Create the maps and load the programs into the kernel.
+
+        Raises:
+            ObjectError: the kernel refused a map or a program. For a verifier
+                rejection ``.log`` holds libbpf's lines including the verifier
+                log, whose end is also in the message. A failed object cannot
+                be loaded again: close it and open a new one.
+            MapClosedError: the object is closed.
+        """
+        self._check_open_object()
+        op = f"load {self._name}"
+        if self._state is not _State.OPEN:
+            raise ObjectError(_errno.EBUSY, op, f"the object is {self._state.value}")
+        with _capture_libbpf_log() as lines:
+            ret = _ffi.get_lib().bpf_object__load(self._ptr)
+        if ret < 0:
+            self._state = _State.FAILED
+            raise _object_error(ret, op, lines)
+        self._state = _State.LOADED
+        for m in self._maps.values():
+            if not m._released:
+                m._bind()
+
+    def close(self) -> None:
+        """Detach links, then close every map and program fd (idempotent)."""
+        if getattr(self, "_state", _State.CLOSED) is _State.CLOSED:
+            return
+        for link in list(self._links):
+            link.detach()
+        self._state = _State.CLOSED
+        for m in self._maps.values():
+            m._object_closed()
+        ptr, self._ptr = self._ptr, NULL
+        _ffi.get_lib().bpf_object__close(ptr)
+        self._buf = None
+
+    def __enter__(self) -> Self:
+        self._check_open_object()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_state", _State.CLOSED) is not _State.CLOSED:
+            warnings.warn(f"unclosed {self!r}", ResourceWarning, source=self, stacklevel=1)
+            self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"BpfObject(name={self._name!r}, {self._state.value}, maps={list(self._maps)}, "
+            f"programs={list(self._programs)})"
+        )
