@@ -684,9 +684,15 @@ class _Emitter:
         cls = self.planner.bind(node.cls, "_R")
         obj = self.name("o")
         if node.plain:
+            # The generated __init__ stores the init fields in order; fields
+            # with init=False keep their class default until DataclassStruct
+            # sets them afterwards, so they come last in the instance dict.
             self.lines.append(f"{obj} = _new({cls})")
-            for name in node.order:
+            for name in node.init:
                 self.lines.append(f"{obj}.{name} = {exprs[name]}")
+            for name in node.order:
+                if name not in node.init:
+                    self.lines.append(f"{obj}.{name} = {exprs[name]}")
         else:
             init = ", ".join(f"{name}={exprs[name]}" for name in node.init)
             self.lines.append(f"{obj} = {cls}({init})")
@@ -727,7 +733,8 @@ class _Emitter:
             self.lines.append(f"if not isinstance({x}, _dict): raise _S")
             for name, sub, buildnone in node.fields:
                 if isinstance(sub, _Pad):
-                    continue  # construct builds padding from nothing
+                    self.enc(sub, "None")  # construct builds padding from nothing
+                    continue
                 y = self.name("a")
                 get = f"{x}.get({name!r})" if buildnone else f"{x}[{name!r}]"
                 self.lines.append(f"{y} = {get}")

@@ -1,0 +1,498 @@
+"""Property tests: every fast codec plan is construct, byte for byte and error for error.
+
+Random schemas (ints of every size, sign and byte order, floats, Bytes,
+PaddedString, Padding, Const, Enum, FlagsEnum, Default, Aligned, BitStruct,
+nested Struct, Array and DataclassStruct records made on the fly) are paired
+with random values, valid and invalid, and random bytes. For each:
+
+- a value encodes to exactly ``schema.build(value)``, or raises CodecError
+  exactly when ``schema.build`` raises;
+- bytes decode to exactly what ``schema.parse`` returns (same types, same
+  keys in the same order, NaNs bit for bit), or raise CodecError exactly
+  when ``schema.parse`` raises;
+- for valid values the generated fast code itself produced the answer (it
+  did not hand the value back to construct), so the fast path is what was
+  proven, not the fallback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import os
+import struct
+from collections.abc import Callable
+from typing import Any, TypeAlias
+
+import construct as cs
+import pytest
+from construct_typed import DataclassMixin, DataclassStruct, csfield, csfield_noinit
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from typedmaps.codec import Codec, make_codec
+from typedmaps.errors import CodecError
+
+Schema: TypeAlias = "cs.Construct[Any, Any]"
+Strategy = st.SearchStrategy[Any]
+
+
+@dataclasses.dataclass
+class Spec:
+    """A schema with strategies for valid values and for any values."""
+
+    schema: Schema
+    valid: Strategy
+    anything: Strategy
+
+    @property
+    def buildnone(self) -> bool:
+        """The field builds from None (Padding, Const, Default, ...)."""
+        return bool(self.schema.flagbuildnone)
+
+
+# -- normalising results for comparison ---------------------------------------
+
+
+def norm(x: object) -> object:
+    """A structure that compares equal only if types, keys, order and bits match."""
+    if isinstance(x, cs.Container):
+        return ("C", [(k, norm(v)) for k, v in x.items() if k != "_io"])
+    if isinstance(x, cs.ListContainer):
+        return ("L", [norm(v) for v in x])
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        if hasattr(x, "__dict__"):  # attribute order is part of identical behaviour
+            return ("D", type(x), [(k, norm(v)) for k, v in vars(x).items()])
+        return ("D", type(x), [(f.name, norm(getattr(x, f.name))) for f in dataclasses.fields(x)])
+    if isinstance(x, float):
+        return ("f", struct.pack("<d", x))
+    if isinstance(x, cs.EnumIntegerString):
+        return ("E", str(x), int(x))
+    if isinstance(x, list | tuple | dict):
+        raise AssertionError(f"unexpected plain {type(x).__name__} in a parse result: {x!r}")
+    return (type(x), x)
+
+
+# -- leaf specs ----------------------------------------------------------------
+
+WRONG_TYPES: Strategy = st.sampled_from([None, "1", b"\x01", 1.5, [1], {"a": 1}, object()])
+
+
+def int_range(size: int, signed: bool) -> tuple[int, int]:
+    if signed:
+        return -(1 << (8 * size - 1)), (1 << (8 * size - 1)) - 1
+    return 0, (1 << (8 * size)) - 1
+
+
+def int_values(lo: int, hi: int) -> tuple[Strategy, Strategy]:
+    valid = st.integers(lo, hi) | st.sampled_from([lo, hi, 0 if lo <= 0 else lo])
+    invalid = st.sampled_from([lo - 1, hi + 1, lo - 1000, hi * 3 + 7]) | WRONG_TYPES | st.just(True)
+    return valid, valid | invalid
+
+
+FORMAT_INTS = {
+    (size, signed, endian): cs.FormatField(endian, code.lower() if signed else code)
+    for size, code in {1: "B", 2: "H", 4: "L", 8: "Q"}.items()
+    for signed in (False, True)
+    for endian in "<>="
+}
+
+
+@st.composite
+def format_int(draw: st.DrawFn) -> Spec:
+    size = draw(st.sampled_from([1, 2, 4, 8]))
+    signed = draw(st.booleans())
+    endian = draw(st.sampled_from("<>="))
+    valid, anything = int_values(*int_range(size, signed))
+    return Spec(FORMAT_INTS[size, signed, endian], valid, anything)
+
+
+@st.composite
+def bytes_integer(draw: st.DrawFn) -> Spec:
+    size = draw(st.sampled_from([1, 2, 3, 4, 5, 8, 16]))
+    signed = draw(st.booleans())
+    swapped = draw(st.booleans())
+    valid, anything = int_values(*int_range(size, signed))
+    return Spec(cs.BytesInteger(size, signed, swapped), valid, anything)
+
+
+FLOATS = {
+    (2, "<"): cs.Float16l,
+    (2, ">"): cs.Float16b,
+    (4, "<"): cs.Float32l,
+    (4, ">"): cs.Float32b,
+    (8, "<"): cs.Float64l,
+    (8, ">"): cs.Float64b,
+}
+
+
+@st.composite
+def float_field(draw: st.DrawFn) -> Spec:
+    size = draw(st.sampled_from([2, 4, 8]))
+    endian = draw(st.sampled_from("<>"))
+    width = {2: 16, 4: 32, 8: 64}[size]
+    valid = st.floats(width=width) | st.integers(-1000, 1000)  # type: ignore[arg-type]
+    invalid = st.sampled_from([1e300, -1e300, 1e39, 70000.0, 10**400]) | WRONG_TYPES
+    return Spec(FLOATS[size, endian], valid, valid | invalid)
+
+
+def flag() -> Strategy:
+    return st.just(Spec(cs.Flag, st.booleans(), st.booleans() | st.integers(-2, 2) | WRONG_TYPES))
+
+
+@st.composite
+def raw_bytes(draw: st.DrawFn) -> Spec:
+    n = draw(st.integers(0, 12))
+    valid = st.binary(min_size=n, max_size=n)
+    invalid = (
+        st.binary(min_size=max(0, n - 2), max_size=n + 2)
+        | st.binary(min_size=n, max_size=n).map(bytearray)
+        | st.integers(0, 300)
+        | WRONG_TYPES
+    )
+    return Spec(cs.Bytes(n), valid, valid | invalid)
+
+
+@st.composite
+def padded_string(draw: st.DrawFn) -> Spec:
+    encoding = draw(st.sampled_from(["utf8", "ascii", "utf16", "utf_16_le", "utf32", "UTF-8"]))
+    n = draw(st.integers(1, 16))
+    alphabet = st.characters(max_codepoint=127) if encoding == "ascii" else st.characters()
+    text = st.text(alphabet=alphabet, max_size=n)
+    schema = cs.PaddedString(n, encoding)
+
+    def fits(s: str) -> bool:
+        try:
+            schema.build(s)
+        except cs.ConstructError:
+            return False
+        return True
+
+    valid = text.filter(fits)
+    invalid = st.text(min_size=n, max_size=n + 4) | st.text() | WRONG_TYPES
+    return Spec(schema, valid, valid | invalid)
+
+
+@st.composite
+def padding(draw: st.DrawFn) -> Spec:
+    n = draw(st.integers(0, 7))
+    pattern = draw(st.sampled_from([b"\x00", b"\xff"]))
+    return Spec(cs.Padding(n, pattern), st.none(), st.none() | WRONG_TYPES)
+
+
+class Color(enum.IntEnum):
+    red = 1
+    green = 2
+
+
+@st.composite
+def enum_field(draw: st.DrawFn) -> Spec:
+    sub = draw(st.sampled_from([cs.Int8ub, cs.Int16ul, cs.Int32sb]))
+    schema = cs.Enum(sub, Color, blue=4, big=200)
+    valid = st.sampled_from(["red", "green", "blue", "big", 1, 2, 7])
+    invalid = st.sampled_from(["nope", "", -1, 10**12]) | WRONG_TYPES
+    return Spec(schema, valid, valid | invalid)
+
+
+@st.composite
+def flags_enum(draw: st.DrawFn) -> Spec:
+    sub = draw(st.sampled_from([cs.Int8ul, cs.Int16ub]))
+    schema = cs.FlagsEnum(sub, a=1, b=2, c=4, both=3)
+    valid = st.sampled_from([0, 5, "a|c", "b", {"a": True, "c": False}, {"both": True}])
+    invalid = st.sampled_from(["zzz", {"q": True}, -1, 1 << 20, 1.5, None])
+    return Spec(schema, valid, valid | invalid)
+
+
+@st.composite
+def const_field(draw: st.DrawFn) -> Spec:
+    kind = draw(st.sampled_from(["bytes", "int"]))
+    value: object
+    schema: Schema
+    if kind == "bytes":
+        magic = draw(st.binary(min_size=1, max_size=4))
+        value, schema = magic, cs.Const(magic)
+    else:
+        number = draw(st.integers(0, 65535))
+        value, schema = number, cs.Const(number, cs.Int16ub)
+    valid = st.sampled_from([None, value])
+    invalid = st.sampled_from([b"\x00", 12345, "x", 1.0])
+    return Spec(schema, valid, valid | invalid)
+
+
+@st.composite
+def default_field(draw: st.DrawFn) -> Spec:
+    default = draw(st.integers(0, 255))
+    valid = st.none() | st.integers(0, 255)
+    return Spec(cs.Default(cs.Int8ub, default), valid, valid | st.just(300))
+
+
+def bit_struct() -> Strategy:
+    schema = cs.BitStruct("hi" / cs.Nibble, "lo" / cs.Nibble, "f" / cs.Flag, cs.Padding(7))
+    valid = st.fixed_dictionaries(
+        {"hi": st.integers(0, 15), "lo": st.integers(0, 15), "f": st.booleans()}
+    )
+    return st.just(Spec(schema, valid, valid | st.just({"hi": 99, "lo": 0, "f": True})))
+
+
+leaves: Strategy = st.one_of(
+    format_int(),
+    format_int(),
+    bytes_integer(),
+    float_field(),
+    flag(),
+    raw_bytes(),
+    padded_string(),
+    padding(),
+    enum_field(),
+    flags_enum(),
+    const_field(),
+    default_field(),
+    bit_struct(),
+)
+
+
+# -- composite specs -----------------------------------------------------------
+
+
+@st.composite
+def struct_of(draw: st.DrawFn, children: Strategy) -> Spec:
+    kids: list[Spec] = draw(st.lists(children, min_size=1, max_size=5))
+    anonymous_pad = draw(st.booleans())
+    fields: list[Schema] = [f"f{i}" / k.schema for i, k in enumerate(kids)]
+    if anonymous_pad:
+        fields.insert(draw(st.integers(0, len(fields))), cs.Padding(draw(st.integers(1, 3))))
+    schema = cs.Struct(*fields)
+
+    def dicts(pick: Callable[[Spec], Strategy]) -> Strategy:
+        return st.fixed_dictionaries({f"f{i}": pick(k) for i, k in enumerate(kids)})
+
+    valid = dicts(lambda k: k.valid).map(cs.Container) | dicts(lambda k: k.valid)
+    anything = dicts(lambda k: k.anything)
+    missing = anything.filter(bool).map(lambda d: dict(list(d.items())[1:]))
+    invalid = missing | st.sampled_from([None, 5, "x", [("f0", 1)]])
+    return Spec(schema, valid, valid | anything | invalid)
+
+
+@st.composite
+def array_of(draw: st.DrawFn, children: Strategy) -> Spec:
+    kid: Spec = draw(children)
+    count = draw(st.integers(0, 4))
+    schema = cs.Array(count, kid.schema)
+    valid = st.lists(kid.valid, min_size=count, max_size=count)
+    anything = st.lists(kid.anything, min_size=count, max_size=count)
+    wrong_len = st.lists(kid.valid, min_size=count + 1, max_size=count + 2)
+    invalid = wrong_len | st.sampled_from([None, 3])
+    return Spec(schema, valid, valid | anything | invalid | valid.map(tuple))
+
+
+_record_serial = 0
+
+
+@st.composite
+def record_of(draw: st.DrawFn, children: Strategy) -> Spec:
+    """A DataclassStruct over a dataclass made on the fly."""
+    global _record_serial
+    kids: list[Spec] = draw(st.lists(children, min_size=1, max_size=5))
+    style = draw(st.sampled_from(["plain", "post_init", "slots", "reverse"]))
+    specs: list[tuple[str, type, Any]] = []
+    for i, k in enumerate(kids):
+        field = csfield_noinit(k.schema) if k.buildnone else csfield(k.schema)
+        specs.append((f"f{i}", object, field))
+    _record_serial += 1
+    namespace: dict[str, Any] = {}
+    if style == "post_init":
+        namespace["__post_init__"] = lambda self: None
+    cls = dataclasses.make_dataclass(
+        f"Rec{_record_serial}",
+        specs,
+        bases=(DataclassMixin,),
+        namespace=namespace,
+        slots=style == "slots",
+    )
+    schema: Schema = DataclassStruct(cls, reverse=style == "reverse")
+
+    def instances(pick: Callable[[Spec], Strategy]) -> Strategy:
+        parts = st.tuples(*(pick(k) for k in kids))
+
+        def make(values: tuple[Any, ...]) -> Any:
+            pairs = [(f"f{i}", k, v) for i, (k, v) in enumerate(zip(kids, values, strict=True))]
+            obj = cls(**{name: v for name, k, v in pairs if not k.buildnone})
+            for name, k, v in pairs:
+                if k.buildnone:
+                    setattr(obj, name, v)
+            return obj
+
+        return parts.map(make)
+
+    valid = instances(lambda k: k.valid)
+    invalid = st.sampled_from([None, {"f0": 1}, 7])
+    return Spec(schema, valid, valid | instances(lambda k: k.anything) | invalid)
+
+
+@st.composite
+def aligned_of(draw: st.DrawFn, children: Strategy) -> Spec:
+    kid: Spec = draw(children)
+    modulus = draw(st.sampled_from([2, 4, 8]))
+    return Spec(cs.Aligned(modulus, kid.schema), kid.valid, kid.anything)
+
+
+def extend(children: Strategy) -> Strategy:
+    return st.one_of(
+        struct_of(children), array_of(children), record_of(children), aligned_of(children)
+    )
+
+
+specs: Strategy = st.recursive(leaves, extend, max_leaves=10)
+
+
+# -- the properties --------------------------------------------------------------
+
+
+class FellBack(Exception):
+    """The generated code handed the value to construct."""
+
+
+def raw_fast(codec: Codec[Any]) -> tuple[Callable[[Any], bytes], Callable[[bytes], Any]]:
+    """The generated encode/decode with the construct fallback replaced by FellBack."""
+    assert codec._plan is not None
+    plan = codec._plan
+
+    def fell_back(_: object) -> Any:
+        raise FellBack
+
+    plan.encode.__globals__["_slow_encode"] = fell_back
+    plan.decode.__globals__["_slow_decode"] = fell_back
+    return plan.encode, plan.decode
+
+
+def construct_build(schema: Schema, value: object) -> bytes | None:
+    try:
+        return schema.build(value)
+    except Exception:
+        return None
+
+
+def construct_parse(schema: Schema, data: bytes) -> tuple[bool, object]:
+    try:
+        return True, schema.parse(data)
+    except Exception:
+        return False, None
+
+
+# TYPEDMAPS_CODEC_EXAMPLES=5000 for a long run.
+SETTINGS = settings(
+    max_examples=int(os.environ.get("TYPEDMAPS_CODEC_EXAMPLES", "400")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+@SETTINGS
+@given(spec=specs, data=st.data())
+def test_encode_equals_construct_build(spec: Spec, data: st.DataObject) -> None:
+    codec = make_codec(spec.schema)
+    for _ in range(3):
+        value = data.draw(spec.anything)
+        expected = construct_build(spec.schema, value)
+        if expected is None:
+            with pytest.raises(CodecError) as info:
+                codec.encode(value)
+            assert info.value.path.startswith("value")
+        else:
+            assert codec.encode(value) == expected
+
+
+@SETTINGS
+@given(spec=specs, data=st.data())
+def test_fast_path_handles_valid_values_itself(spec: Spec, data: st.DataObject) -> None:
+    codec = make_codec(spec.schema)
+    if not codec.fast:
+        return
+    fast_encode, fast_decode = raw_fast(codec)
+    for _ in range(3):
+        value = data.draw(spec.valid)
+        expected = construct_build(spec.schema, value)
+        assert expected is not None, f"valid value {value!r} does not build"
+        assert fast_encode(value) == expected
+        assert norm(fast_decode(expected)) == norm(spec.schema.parse(expected))
+
+
+@SETTINGS
+@given(spec=specs, data=st.data())
+def test_fast_code_never_succeeds_where_construct_fails(spec: Spec, data: st.DataObject) -> None:
+    codec = make_codec(spec.schema)
+    if not codec.fast:
+        return
+    fast_encode, fast_decode = raw_fast(codec)
+    for _ in range(3):
+        value = data.draw(spec.anything)
+        try:
+            got = fast_encode(value)
+        except FellBack:
+            continue
+        assert got == construct_build(spec.schema, value)
+    for _ in range(3):
+        raw = data.draw(st.binary(min_size=codec.size, max_size=codec.size))
+        try:
+            parsed = fast_decode(raw)
+        except FellBack:
+            continue
+        ok, expected = construct_parse(spec.schema, raw)
+        assert ok
+        assert norm(parsed) == norm(expected)
+
+
+@SETTINGS
+@given(spec=specs, data=st.data())
+def test_decode_random_bytes_equals_construct_parse(spec: Spec, data: st.DataObject) -> None:
+    codec = make_codec(spec.schema)
+    for _ in range(3):
+        raw = data.draw(st.binary(min_size=codec.size, max_size=codec.size))
+        ok, expected = construct_parse(spec.schema, raw)
+        if ok:
+            assert norm(codec.decode(raw)) == norm(expected)
+        else:
+            with pytest.raises(CodecError):
+                codec.decode(raw)
+
+
+@SETTINGS
+@given(spec=specs, data=st.data())
+def test_batches_equal_record_by_record(spec: Spec, data: st.DataObject) -> None:
+    codec = make_codec(spec.schema)
+    values = data.draw(st.lists(spec.valid, max_size=5))
+    stride = data.draw(st.sampled_from([codec.size, (codec.size + 7) // 8 * 8, codec.size + 3]))
+    built = [spec.schema.build(v) for v in values]
+    pad = bytes(stride - codec.size)
+    assert codec.encode_many(values) == b"".join(built)
+    assert codec.encode_strided(values, stride) == b"".join(b + pad for b in built)
+    expected = [norm(spec.schema.parse(b)) for b in built]
+    assert [norm(x) for x in codec.decode_many(b"".join(built), len(built))] == expected
+    blob = b"".join(b + pad for b in built)
+    assert [norm(x) for x in codec.decode_strided(blob, len(built), stride)] == expected
+    raws = data.draw(st.lists(st.binary(min_size=stride, max_size=stride), max_size=4))
+    parsed = [construct_parse(spec.schema, r[: codec.size]) for r in raws]
+    if all(ok for ok, _ in parsed):
+        got = codec.decode_strided(b"".join(raws), len(raws), stride)
+        assert [norm(x) for x in got] == [norm(x) for _, x in parsed]
+    else:
+        first_bad = next(i for i, (ok, _) in enumerate(parsed) if not ok)
+        with pytest.raises(CodecError) as info:
+            codec.decode_strided(b"".join(raws), len(raws), stride)
+        assert info.value.path.startswith(f"value[{first_bad}]")
+
+
+def test_the_generated_schemas_mostly_get_fast_plans() -> None:
+    """Guard against a planner regression that silently sends all to construct."""
+    fast = 0
+    total = 0
+
+    @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(spec=specs)
+    def count(spec: Spec) -> None:
+        nonlocal fast, total
+        total += 1
+        fast += make_codec(spec.schema).fast
+
+    count()
+    assert fast >= total * 0.8, f"only {fast} of {total} schemas got a fast plan"
