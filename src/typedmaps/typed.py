@@ -37,13 +37,14 @@ closes its handle) makes every wrapper over it raise
 Speed: ``m[k]``, ``m.get(k)``, ``m[k] = v`` and ``k in m`` do one closed
 check, one encode, the syscall and one decode, with the codec methods bound
 once in ``__init__``. Full reads (``items()``, ``values()``, iteration, ``len``)
-use BPF_MAP_LOOKUP_BATCH where the map type has it (HASH, ARRAY, LRU and
-their per-CPU forms), in chunks of at most 4096 elements, and decode each
-chunk at once; memory stays bounded on maps of millions of entries. Other
-map types (LPM_TRIE, ...) are walked key by key with BPF_MAP_GET_NEXT_KEY,
-and each value is looked up by the raw key bytes the kernel returned, never
-by a re-encoded key (a key written by BPF code may have non-zero padding
-that a decode/encode round trip would lose).
+use BPF_MAP_LOOKUP_BATCH where the kernel has it for the map type (HASH,
+ARRAY, LRU and their per-CPU forms; LPM_TRIE since Linux 6.x), in chunks of
+at most 4096 elements, and decode each chunk at once; memory stays bounded
+on maps of millions of entries. Where the kernel answers ENOTSUPP (e.g.
+DEVMAP_HASH, or an older kernel), the map is walked key by key with
+BPF_MAP_GET_NEXT_KEY instead, and each value is looked up by the raw key
+bytes the kernel returned, never by a re-encoded key (a key written by BPF
+code may have non-zero padding that a decode/encode round trip would lose).
 
 Static typing: the wrappers take schemas as ``Construct[K, K]`` (parses to
 and builds from ``K``), not ``Construct[K, Any]``. With ``Any`` in the build
@@ -82,7 +83,6 @@ from .errors import (
     CodecError,
     IterationAbortedError,
     KeyNotFoundError,
-    MapFullError,
     NotSupportedError,
     SizeMismatchError,
 )
@@ -108,17 +108,6 @@ T = TypeVar("T")
 _VO = TypeVar("_VO")  # what a keyed wrapper hands out per key: V, or list[V] per CPU
 _VI = TypeVar("_VI")  # what it takes per key: V, or Sequence[V] per CPU
 
-#: Map types whose BPF_MAP_LOOKUP_BATCH works (Linux 5.6+); others are walked key by key.
-_BATCH_TYPES: Final = frozenset(
-    {
-        MapType.HASH,
-        MapType.ARRAY,
-        MapType.PERCPU_HASH,
-        MapType.PERCPU_ARRAY,
-        MapType.LRU_HASH,
-        MapType.LRU_PERCPU_HASH,
-    }
-)
 #: Map types with BPF_MAP_LOOKUP_AND_DELETE_ELEM / _BATCH for keyed elements (Linux 5.14+).
 _DRAIN_TYPES: Final = frozenset(
     {MapType.HASH, MapType.PERCPU_HASH, MapType.LRU_HASH, MapType.LRU_PERCPU_HASH}
@@ -282,7 +271,9 @@ class _KeyedMap(MutableMapping[K, _VO], Generic[K, _VO, _VI]):
         self._lookup = handle._lookup_raw
         self._update = handle._update_raw
         self._fixed = mt.has_fixed_keys
-        self._batch = mt in _BATCH_TYPES
+        # Try BPF_MAP_LOOKUP_BATCH on every keyed type (LPM_TRIE has it since
+        # Linux 6.x, DEVMAP_HASH has none); the first ENOTSUPP switches this off.
+        self._batch = True
         self._drain = mt in _DRAIN_TYPES
         self._batch_size = max(1, min(handle.max_entries, DEFAULT_BATCH))
         return mt
@@ -359,25 +350,11 @@ class _KeyedMap(MutableMapping[K, _VO], Generic[K, _VO, _VI]):
             "(assign a zero value, or clear() to zero every element)",
         )
 
-    def _out_of_range(self, op: str, key: object) -> KeyNotFoundError:
-        h = self._h
-        return KeyNotFoundError(
-            _errno.E2BIG,
-            op,
-            f"index {_short(key)} out of range: the {h.map_type.name} map {h.name!r} "
-            f"has max_entries={h.max_entries}",
-        )
-
-    def _put(self, key: K, value: _VI, flags: int, op: str) -> None:
+    def _put(self, key: K, value: _VI, flags: int) -> None:
         fd = self._fd()
         kb = self._ek(key)
         vb = self._encode_one(value)
-        try:
-            self._update(fd, kb, vb, flags)
-        except MapFullError:
-            if self._fixed:
-                raise self._out_of_range(op, key) from None
-            raise
+        self._update(fd, kb, vb, flags)
 
     def _encode_one(self, value: _VI) -> bytes:
         raise NotImplementedError
@@ -390,7 +367,7 @@ class _KeyedMap(MutableMapping[K, _VO], Generic[K, _VO, _VI]):
             MapFullError: the map has no room.
             CodecError: key or value does not encode (nothing was written).
         """
-        self._put(key, value, MapFlags.NO_EXIST, "insert")
+        self._put(key, value, MapFlags.NO_EXIST)
 
     def replace(self, key: K, value: _VI) -> None:
         """Overwrite ``key`` only if it is present (BPF_EXIST).
@@ -400,7 +377,7 @@ class _KeyedMap(MutableMapping[K, _VO], Generic[K, _VO, _VI]):
             CodecError: key or value does not encode (nothing was written).
         """
         try:
-            self._put(key, value, MapFlags.EXIST, "replace")
+            self._put(key, value, MapFlags.EXIST)
         except KeyNotFoundError as exc:
             if exc.errno == _errno.ENOENT:
                 raise _not_found("replace", key) from None
@@ -428,7 +405,8 @@ class _KeyedMap(MutableMapping[K, _VO], Generic[K, _VO, _VI]):
         """Remove ``key`` and return its value, or ``default`` when absent.
 
         On hash maps this is one BPF_MAP_LOOKUP_AND_DELETE_ELEM (atomic); on
-        other deletable maps (LPM_TRIE, ...) a lookup then a delete.
+        other deletable maps (LPM_TRIE, ...) a lookup then a delete, so a
+        concurrent writer may slip in between.
 
         Raises:
             KeyNotFoundError: absent and no default.
@@ -651,8 +629,9 @@ class _KeyedMap(MutableMapping[K, _VO], Generic[K, _VO, _VI]):
         """A live view of (key, value) pairs, read in batches of at most 4096 per syscall.
 
         Each iteration is a fresh read; memory is bounded by one batch. On
-        map types without batch lookup (LPM_TRIE, ...) the keys are walked
-        and each value is looked up by the raw key bytes the kernel returned.
+        map types without batch lookup (DEVMAP_HASH, older kernels) the keys
+        are walked and each value is looked up by the raw key bytes the
+        kernel returned.
         Not a snapshot: a map that changes meanwhile may show an element
         twice or not at all, as with BPF_MAP_GET_NEXT_KEY.
         """
@@ -676,7 +655,9 @@ class _KeyedMap(MutableMapping[K, _VO], Generic[K, _VO, _VI]):
 
         Args:
             pairs: a mapping, or an iterable of (key, value) pairs.
-            elem_flags: ANY, NO_EXIST or EXIST, for every element.
+            elem_flags: ANY, or LOCK for values with a bpf_spin_lock. The
+                kernel refuses NO_EXIST/EXIST in batch operations; use
+                :meth:`insert` / :meth:`replace` for those.
 
         Returns:
             How many elements were written.
@@ -685,8 +666,8 @@ class _KeyedMap(MutableMapping[K, _VO], Generic[K, _VO, _VI]):
             CodecError: a key or value does not encode (path names its index).
             BatchError: the kernel stopped part-way; ``.processed`` elements
                 were written. Also the named error of its errno
-                (KeyExistsError for NO_EXIST, MapFullError, ...).
-            NotSupportedError: the map type has no batch update (LPM_TRIE, ...).
+                (MapFullError when a hash map fills up, ...).
+            NotSupportedError: the map type has no batch update (DEVMAP_HASH, ...).
         """
         self._fd()
         items = list(pairs.items()) if isinstance(pairs, Mapping) else list(pairs)
@@ -867,12 +848,7 @@ class TypedMap(_KeyedMap[K, V, V]):
         fd = self._h._fd
         if fd < 0:
             self._fd()
-        try:
-            self._update(fd, self._ek(key), self._ev(value), 0)
-        except MapFullError:
-            if self._fixed:
-                raise self._out_of_range("update", key) from None
-            raise
+        self._update(fd, self._ek(key), self._ev(value), 0)
 
     def _encode_one(self, value: V) -> bytes:
         return self._ev(value)
@@ -1006,7 +982,7 @@ class PerCpuTypedMap(_KeyedMap[K, list[V], Sequence[V]]):
                 nothing was written.
             CodecError: a key or value does not encode; nothing was written.
         """
-        self._put(key, value, 0, "update")
+        self._put(key, value, 0)
 
     def _encode_values(self, values: Sequence[Sequence[V]]) -> bytes:
         return b"".join([self._encode_one(v) for v in values])

@@ -74,6 +74,15 @@ def other_schemas(h: tm.MapHandle) -> None:
     assert_type(tm.TypedMap(h, key=cs.Int32ul, value=cs.Flag), tm.TypedMap[int, bool])
 
 
+def struct_keys_as_dicts(h: tm.MapHandle) -> None:
+    """A Struct parses to a Container and builds from any dict: K may be either."""
+    m: tm.TypedMap[dict[str, Any], int] = tm.TypedMap(
+        h, key=cs.Struct("a" / cs.Int32ul), value=cs.Int64ul
+    )
+    m[{"a": 1}] = 2
+    assert_type(m[{"a": 1}], int)
+
+
 def mutable_mapping(m: MutableMapping[FlowKey, int]) -> None:
     """A TypedMap is usable wherever a MutableMapping is expected."""
 
