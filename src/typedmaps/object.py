@@ -340,17 +340,19 @@ class Map(MapHandle):
                 f"set {what} of {self._where()}",
                 f"the object is {self._obj._state.value}; settings apply before load()",
             )
+        if self._lib.bpf_map__fd(ptr) >= 0:
+            # Before load only reuse() gives a map an fd. libbpf 1.1 would accept
+            # most settings and then ignore them: refuse instead.
+            raise ObjectError(
+                _errno.EBUSY,
+                f"set {what} of {self._where()}",
+                "the map reuses an existing kernel map, whose settings are fixed",
+            )
         return ptr
 
     def _set(self, what: str, call: Any, value: Any) -> None:
         ptr = self._preload(what)
         ret = call(ptr, value)
-        if ret == -_errno.EBUSY:
-            raise ObjectError(
-                _errno.EBUSY,
-                f"set {what} of {self._where()}",
-                "the map reuses an existing kernel map, whose shape is fixed",
-            )
         if ret < 0:
             raise _object_error(ret, f"set {what} of {self._where()}", [])
         self._info = self._libbpf_info()
