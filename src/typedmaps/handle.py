@@ -19,20 +19,22 @@ from __future__ import annotations
 import errno as _errno
 import os
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Self
+from typing import Any, Final, Self, TypeAlias
 
 from . import _ffi
 from ._ffi import NULL, ffi
 from .errors import (
-    BatchError,
     CodecError,
     IterationAbortedError,
+    KeyNotFoundError,
     MapClosedError,
     MapError,
+    MapPermissionError,
     NotSupportedError,
     SizeMismatchError,
+    batch_error_from_errno,
     error_from_errno,
 )
 from .flags import MapCreateFlags, MapFlags, MapType
@@ -41,14 +43,28 @@ __all__ = ["MapHandle", "MapInfo", "num_possible_cpus"]
 
 num_possible_cpus = _ffi.num_possible_cpus
 
+#: What the byte-level methods accept for a key or value; anything but
+#: ``bytes`` is copied to ``bytes`` once, before the syscall.
+BytesLike: TypeAlias = bytes | bytearray | memoryview
+
 _BPF_F_RDONLY: Final = 1 << 3
 _BPF_F_WRONLY: Final = 1 << 4
 _ELEM_FLAGS: Final = int(MapFlags.NO_EXIST | MapFlags.EXIST | MapFlags.LOCK)
+_LOCK: Final = int(MapFlags.LOCK)
+_U32_MAX: Final = 0xFFFFFFFF
+_U64_MAX: Final = 0xFFFFFFFFFFFFFFFF
 #: Default batch size for lookup_batch and friends: bounded memory for huge maps.
 DEFAULT_BATCH: Final = 4096
 _BATCH_FAIL_FAST: Final = frozenset(
     {_errno.EINVAL, _errno.EOPNOTSUPP, 524, _errno.EPERM, _errno.EACCES}
 )
+#: What /proc/self/fd/N links to for each kind of BPF object fd.
+_BPF_MAP_FD: Final = "anon_inode:bpf-map"
+_FD_KINDS: Final = {
+    "anon_inode:bpf-prog": "a BPF program",
+    "anon_inode:bpf_link": "a BPF link",
+    "anon_inode:btf": "a BTF object",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +107,58 @@ def _query_info(fd: int) -> MapInfo:
     )
 
 
+def _map_info_for(fd: int, op: str) -> MapInfo:
+    """The info of a new fd, after making sure that it is a BPF map.
+
+    BPF_OBJ_GET_INFO_BY_FD also answers for programs, links and BTF objects
+    (with their own info struct, which would read as a nonsense map), so the
+    kind of fd is checked first, through /proc/self/fd. Does not close ``fd``.
+
+    Raises:
+        MapError: "not a BPF map".
+    """
+    try:
+        target: str | None = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        target = None  # no /proc: rely on what OBJ_GET_INFO says
+    if target is not None and target != _BPF_MAP_FD:
+        what = _FD_KINDS.get(target, repr(target))
+        raise MapError(_errno.EINVAL, op, f"not a BPF map (the fd is {what})")
+    try:
+        info = _query_info(fd)
+    except MapError as exc:
+        # EINVAL from OBJ_GET_INFO on a non-BPF fd: say what it means.
+        raise MapError(exc.errno or _errno.EINVAL, op, "not a BPF map") from None
+    if info.map_type is MapType.UNSPEC:
+        raise MapError(_errno.EINVAL, op, "not a BPF map")
+    return info
+
+
+def _check_int(value: object, what: str, op: str, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= high:
+        raise CodecError(what, value, f"{op}: must be an integer in [0, {high}]")
+    return value
+
+
+def _create_error(ret: int, op: str) -> MapError:
+    """The error for a failed BPF_MAP_CREATE: E2BIG there means "too big", not "full"."""
+    err = -ret
+    if err in (_errno.EPERM, _errno.EACCES):
+        return MapPermissionError(
+            err, op, f"{os.strerror(err)} (creating maps needs CAP_BPF or CAP_SYS_ADMIN)"
+        )
+    if err == _errno.EINVAL:
+        return MapError(
+            err, op, "the kernel refused this combination of type, sizes and flags (EINVAL)"
+        )
+    return MapError(err, op, os.strerror(err))
+
+
 def _elem_flags(flags: int, operation: str) -> int:
+    if isinstance(flags, bool) or not isinstance(flags, int):
+        raise CodecError(
+            "flags", flags, f"{operation}: expected MapFlags, not {type(flags).__name__}"
+        )
     f = int(flags)
     if f < 0 or f & ~_ELEM_FLAGS:
         raise CodecError("flags", flags, f"{operation}: only ANY, NO_EXIST, EXIST and LOCK apply")
@@ -147,10 +214,10 @@ class MapHandle:
         """
         self._fd = -1
         self._owns_fd = _owns_fd
-        lib = _ffi.get_lib()
         try:
-            info = _info if _info is not None else _query_info(fd)
-        except MapError:
+            lib = _ffi.get_lib()
+            info = _info if _info is not None else _map_info_for(fd, "MapHandle")
+        except BaseException:
             if _owns_fd:
                 os.close(fd)
             raise
@@ -209,32 +276,45 @@ class MapHandle:
             inner_map: template map for ARRAY_OF_MAPS / HASH_OF_MAPS.
 
         Raises:
-            CodecError: a size is negative or the name is too long.
-            MapError: the kernel refused (EINVAL for an unsupported shape,
-                MapPermissionError without CAP_BPF).
+            CodecError: a size, flag or type number is out of range, or the
+                name is not up to 15 characters of [A-Za-z0-9_.]; checked
+                before the syscall.
+            MapPermissionError: no CAP_BPF / CAP_SYS_ADMIN.
+            MapError: the kernel refused the shape (EINVAL, e.g. LPM_TRIE
+                without NO_PREALLOC, or max_entries 0), or it is too big
+                (E2BIG; a plain MapError, since nothing is full).
         """
-        mt = MapType(map_type)
+        try:
+            mt = MapType(map_type)
+        except ValueError:
+            raise CodecError("map_type", map_type, "create: not a kernel map type") from None
         for what, v in (
             ("key_size", key_size),
             ("value_size", value_size),
             ("max_entries", max_entries),
         ):
-            if not isinstance(v, int) or v < 0 or v > 0xFFFFFFFF:
-                raise CodecError(what, v, "must be an integer in [0, 2**32)")
+            _check_int(v, what, "create", _U32_MAX)
+        _check_int(map_flags, "map_flags", "create", _U32_MAX)
+        _check_int(map_extra, "map_extra", "create", _U64_MAX)
         bname = b""
         if name:
-            bname = name.encode()
-            if len(bname) > 15 or not all(c.isalnum() or c in "_." for c in name):
+            if (
+                not isinstance(name, str)
+                or len(name) > 15
+                or not all(c.isascii() and (c.isalnum() or c in "_.") for c in name)
+            ):
                 raise CodecError("name", name, "at most 15 ASCII letters, digits, '_' or '.'")
+            bname = name.encode()
+        inner_fd = inner_map.fileno() if inner_map is not None else 0
         opts = ffi.new("struct bpf_map_create_opts *")
         opts.sz = ffi.sizeof("struct bpf_map_create_opts")
         opts.map_flags = int(map_flags)
         opts.map_extra = map_extra
-        if inner_map is not None:
-            opts.inner_map_fd = inner_map.fileno()
+        opts.inner_map_fd = inner_fd
         lib = _ffi.get_lib()
         fd = lib.bpf_map_create(int(mt), bname or NULL, key_size, value_size, max_entries, opts)
-        _ffi.check(fd, f"create {mt.name}")
+        if fd < 0:
+            raise _create_error(fd, f"create {mt.name}")
         return cls(fd)
 
     @classmethod
@@ -249,8 +329,12 @@ class MapHandle:
             writeonly: a write-only fd (lookups raise MapPermissionError).
 
         Raises:
-            KeyNotFoundError: nothing is pinned at ``path`` (ENOENT).
-            MapError: the path is not a map, or other kernel errors.
+            KeyNotFoundError: nothing is pinned at ``path`` (ENOENT, "No
+                such file or directory").
+            MapError: "not a BPF map": the path is a pinned program or link,
+                a bpffs directory, or a file that is not on bpffs.
+            MapPermissionError: the pin's file mode or the caller's
+                capabilities do not allow the requested access.
         """
         if readonly and writeonly:
             raise CodecError("readonly/writeonly", (readonly, writeonly), "pick at most one")
@@ -265,6 +349,11 @@ class MapHandle:
             fd = get_opts(p, opts)
         else:
             fd = _ffi.get_lib().bpf_obj_get(p)
+        if fd == -_errno.EACCES and os.path.exists(p) and os.access(p, os.R_OK):
+            # The kernel says EACCES for any path that is not a pinned BPF
+            # object (a plain file, a bpffs directory); when the file itself
+            # is readable, permission is not what went wrong.
+            raise MapError(_errno.EACCES, op, "not a BPF map (nothing is pinned there)")
         _ffi.check(fd, op, path=True)
         return cls._from_new_fd(fd, op)
 
@@ -275,16 +364,25 @@ class MapHandle:
         Raises:
             KeyNotFoundError: no map has this id.
         """
-        if not isinstance(map_id, int) or not 0 < map_id <= 0xFFFFFFFF:
+        if isinstance(map_id, bool) or not isinstance(map_id, int) or not 0 < map_id <= _U32_MAX:
             raise CodecError("map_id", map_id, "must be a positive 32-bit integer")
         op = f"open map id {map_id}"
-        fd = _ffi.check(_ffi.get_lib().bpf_map_get_fd_by_id(map_id), op)
+        fd = _ffi.get_lib().bpf_map_get_fd_by_id(map_id)
+        if fd == -_errno.ENOENT:
+            raise KeyNotFoundError(_errno.ENOENT, op, "no map has this id")
+        _ffi.check(fd, op)
         return cls._from_new_fd(fd, op)
 
     @classmethod
     def from_fd(cls, fd: int) -> Self:
-        """Wrap a duplicate of ``fd``; the caller keeps (and closes) its own fd."""
-        if not isinstance(fd, int) or fd < 0:
+        """Wrap a duplicate of ``fd``; the caller keeps (and closes) its own fd.
+
+        The two fds are independent: closing either leaves the other usable.
+
+        Raises:
+            MapError: ``fd`` is not open (EBADF) or not a BPF map.
+        """
+        if isinstance(fd, bool) or not isinstance(fd, int) or fd < 0:
             raise CodecError("fd", fd, "must be a non-negative integer")
         try:
             dup = os.dup(fd)
@@ -295,14 +393,10 @@ class MapHandle:
     @classmethod
     def _from_new_fd(cls, fd: int, op: str) -> Self:
         try:
-            info = _query_info(fd)
-        except MapError as exc:
+            info = _map_info_for(fd, op)
+        except BaseException:
             os.close(fd)
-            # EINVAL from OBJ_GET_INFO on a non-map fd: say what it means.
-            raise MapError(exc.errno or _errno.EINVAL, op, "not a BPF map") from None
-        if info.map_type is MapType.UNSPEC:
-            os.close(fd)
-            raise MapError(_errno.EINVAL, op, "not a BPF map")
+            raise
         return cls(fd, _info=info)
 
     # ------------------------------------------------------------------ attributes
@@ -360,13 +454,20 @@ class MapHandle:
     # ------------------------------------------------------------------ lifecycle
 
     def close(self) -> None:
-        """Close the fd (idempotent). The kernel map lives on while pinned or used."""
+        """Close the fd (idempotent). The kernel map lives on while pinned or used.
+
+        Raises:
+            MapError: the fd was already closed behind the handle's back (EBADF).
+        """
         fd = self._fd
         if fd >= 0:
             self._fd = -1
             self._pool.clear()
             if self._owns_fd:
-                os.close(fd)
+                try:
+                    os.close(fd)
+                except OSError as exc:
+                    raise MapError(exc.errno or _errno.EBADF, "close", exc.strerror) from None
 
     def _detach(self) -> None:
         """Mark closed without closing: the fd belongs to someone else (libbpf)."""
@@ -430,6 +531,60 @@ class MapHandle:
                 _errno.EINVAL, op, f"{op}() is for {names} maps, not {self._info.map_type.name}"
             )
 
+    def _no_delete(self, op: str) -> NotSupportedError:
+        mt = self._info.map_type
+        return NotSupportedError(
+            _errno.EINVAL,
+            op,
+            f"{mt.name} elements always exist and cannot be deleted "
+            "(write zeroes with update instead)",
+        )
+
+    def _need_lock(self, op: str) -> None:
+        """LOCK needs a bpf_spin_lock in the value; without BTF there cannot be one."""
+        if not self._info.btf_value_type_id:
+            raise NotSupportedError(
+                _errno.EINVAL,
+                op,
+                "MapFlags.LOCK needs a map value with a bpf_spin_lock, and this "
+                f"{self._info.map_type.name} map has no BTF value type",
+            )
+
+    def _lookup_flags(self, flags: int, op: str) -> int:
+        f = _elem_flags(flags, op)
+        if f & ~_LOCK:
+            raise CodecError("flags", flags, f"{op}: only ANY and LOCK apply to lookups")
+        if f:
+            self._need_lock(op)
+        return f
+
+    def _update_flags(self, flags: int, op: str) -> int:
+        f = _elem_flags(flags, op)
+        if f & _LOCK:
+            self._need_lock(op)
+        return f
+
+    def _elem_error(self, ret: int, op: str, flags: int) -> MapError:
+        """The named error for a failed single-element call (error path only)."""
+        err = -ret
+        mt = self._info.map_type
+        if err == _errno.EINVAL and flags & _LOCK:
+            return NotSupportedError(
+                err,
+                op,
+                f"MapFlags.LOCK needs a map value with a bpf_spin_lock; the value of "
+                f"{mt.name} map {self._info.name!r} has none (EINVAL)",
+            )
+        if err == _errno.E2BIG and mt.has_fixed_keys:
+            # An array is never "full": E2BIG means the index is past the end.
+            return KeyNotFoundError(
+                err,
+                op,
+                f"index out of range: {mt.name} map {self._info.name!r} has "
+                f"max_entries={self._info.max_entries} (E2BIG)",
+            )
+        return error_from_errno(ret, op)
+
     def _buf(self) -> Any:
         try:
             return self._pool.pop()
@@ -440,9 +595,16 @@ class MapHandle:
         s, n = self._slot, self._value_size
         return [raw[i : i + n] for i in range(0, s * self._ncpus, s)]
 
-    def _join_percpu(self, values: Sequence[bytes], op: str) -> bytes:
+    def _join_percpu(self, values: Iterable[BytesLike], op: str) -> bytes:
         if isinstance(values, bytes | bytearray | memoryview | str):
             raise CodecError("values", values, f"{op}: expected a sequence of per-CPU values")
+        if not isinstance(values, Sequence):
+            try:
+                values = list(values)
+            except TypeError:
+                raise CodecError(
+                    "values", values, f"{op}: expected a sequence of per-CPU values"
+                ) from None
         if len(values) != self._ncpus:
             raise SizeMismatchError(
                 f"{op}: per-CPU value list",
@@ -462,7 +624,7 @@ class MapHandle:
 
     # ------------------------------------------------------------------ single elements
 
-    def lookup(self, key: bytes, flags: int = MapFlags.ANY) -> bytes | None:
+    def lookup(self, key: BytesLike, flags: int = MapFlags.ANY) -> bytes | None:
         """The value stored under ``key``, or None if the key is absent.
 
         Raises:
@@ -488,7 +650,9 @@ class MapHandle:
         except IndexError:
             buf = ffi.new("char[]", self._vbuf_size or 1)
         if flags:
-            ret = self._lib.bpf_map_lookup_elem_flags(fd, key, buf, _elem_flags(flags, "lookup"))
+            ret = self._lib.bpf_map_lookup_elem_flags(
+                fd, key, buf, self._lookup_flags(flags, "lookup")
+            )
         else:
             ret = self._lib.bpf_map_lookup_elem(fd, key, buf)
         if ret == 0:
@@ -498,22 +662,38 @@ class MapHandle:
         pool.append(buf)
         if ret == -_errno.ENOENT:
             return None
-        raise error_from_errno(ret, "lookup")
+        raise self._elem_error(ret, "lookup", flags)
 
-    def lookup_percpu(self, key: bytes, flags: int = MapFlags.ANY) -> list[bytes] | None:
+    def lookup_percpu(self, key: BytesLike, flags: int = MapFlags.ANY) -> list[bytes] | None:
         """One value per possible CPU for ``key``, or None if the key is absent.
+
+        Returns:
+            :func:`num_possible_cpus` values of value_size bytes, CPU 0 first
+            (the kernel's per-CPU slot padding is cut off).
 
         Raises:
             NotSupportedError: the map is not per-CPU (use :meth:`lookup`).
             SizeMismatchError: ``key`` is not key_size bytes.
+            MapPermissionError: the fd is write-only.
         """
+        op = "lookup_percpu"
         fd = self._open_fd()
-        self._need_percpu("lookup_percpu")
-        key = self._key(key, "lookup_percpu")
-        raw = self._lookup_raw(fd, key, flags)
-        return None if raw is None else self._split_percpu(raw)
+        self._need_percpu(op)
+        key = self._key(key, op)
+        if flags:
+            flags = self._lookup_flags(flags, op)
+        buf = self._buf()
+        ret = self._lib.bpf_map_lookup_elem_flags(fd, key, buf, flags)
+        try:
+            if ret == 0:
+                return self._split_percpu(ffi.buffer(buf, self._vbuf_size)[:])
+        finally:
+            self._pool.append(buf)
+        if ret == -_errno.ENOENT:
+            return None
+        raise self._elem_error(ret, op, flags)
 
-    def update(self, key: bytes, value: bytes, flags: int = MapFlags.ANY) -> None:
+    def update(self, key: BytesLike, value: BytesLike, flags: int = MapFlags.ANY) -> None:
         """Store ``value`` under ``key``.
 
         Args:
@@ -542,54 +722,80 @@ class MapHandle:
 
     def _update_raw(self, fd: int, key: bytes, value: bytes, flags: int) -> None:
         if flags:
-            flags = _elem_flags(flags, "update")
+            flags = self._update_flags(flags, "update")
         ret = self._lib.bpf_map_update_elem(fd, key, value, flags)
         if ret:
-            raise error_from_errno(ret, "update")
+            raise self._elem_error(ret, "update", flags)
 
-    def update_percpu(self, key: bytes, values: Sequence[bytes], flags: int = MapFlags.ANY) -> None:
+    def update_percpu(
+        self, key: BytesLike, values: Iterable[BytesLike], flags: int = MapFlags.ANY
+    ) -> None:
         """Store one value per possible CPU under ``key``.
 
+        Each value goes into a slot of round_up(value_size, 8) bytes; the
+        padding is written as zeroes.
+
         Args:
-            values: exactly :func:`num_possible_cpus` values of value_size bytes.
+            values: exactly :func:`num_possible_cpus` values (any iterable;
+                CPU 0 first) of value_size bytes each.
+            flags: ANY, NO_EXIST or EXIST, as for :meth:`update`.
 
         Raises:
-            SizeMismatchError: wrong number of values, or a value of the wrong size.
-            NotSupportedError: the map is not per-CPU.
+            SizeMismatchError: wrong number of values, or a value of the wrong
+                size (``.what`` names the list or ``values[i]``).
+            NotSupportedError: the map is not per-CPU (use :meth:`update`).
+            KeyExistsError, KeyNotFoundError, MapFullError,
+            MapPermissionError: as for :meth:`update`.
         """
+        op = "update_percpu"
         fd = self._open_fd()
-        self._need_percpu("update_percpu")
-        key = self._key(key, "update_percpu")
-        raw = self._join_percpu(values, "update_percpu")
-        self._update_raw(fd, key, raw, flags)
+        self._need_percpu(op)
+        key = self._key(key, op)
+        raw = self._join_percpu(values, op)
+        if flags:
+            flags = self._update_flags(flags, op)
+        ret = self._lib.bpf_map_update_elem(fd, key, raw, flags)
+        if ret:
+            raise self._elem_error(ret, op, flags)
 
-    def delete(self, key: bytes) -> None:
+    def delete(self, key: BytesLike) -> None:
         """Remove ``key``.
 
         Raises:
             KeyNotFoundError: the key is absent (also a KeyError).
-            NotSupportedError: ARRAY-like and keyless maps cannot delete (EINVAL).
+            NotSupportedError: ARRAY-like and keyless maps cannot delete;
+                checked before the syscall.
+            MapPermissionError: the map is frozen or the fd read-only.
         """
         fd = self._open_fd()
-        if self._info.map_type.is_keyless:
+        mt = self._info.map_type
+        if mt.is_keyless:
             raise self._wrong_kind("delete")
+        if mt.has_fixed_keys:
+            raise self._no_delete("delete")
         key = self._key(key, "delete")
         ret = self._lib.bpf_map_delete_elem(fd, key)
         if ret:
             raise error_from_errno(ret, "delete", einval_unsupported=True)
 
-    def lookup_and_delete(self, key: bytes) -> bytes | list[bytes] | None:
+    def lookup_and_delete(self, key: BytesLike) -> bytes | list[bytes] | None:
         """Remove ``key`` and return its value (a per-CPU list on per-CPU maps).
 
         Returns None when the key is absent. On QUEUE and STACK use :meth:`pop`.
         Needs Linux 5.14 for hash maps.
 
         Raises:
-            NotSupportedError: the map type cannot do it (ARRAY, LPM_TRIE, ...).
+            NotSupportedError: the map type cannot do it: ARRAY-like maps
+                (checked before the syscall), LPM_TRIE and others (ENOTSUPP
+                from the kernel); keyless maps (use pop).
+            MapPermissionError: the map is frozen or the fd read-only.
         """
         fd = self._open_fd()
-        if self._info.map_type.is_keyless:
+        mt = self._info.map_type
+        if mt.is_keyless:
             raise self._wrong_kind("lookup_and_delete")
+        if mt.has_fixed_keys:
+            raise self._no_delete("lookup_and_delete")
         key = self._key(key, "lookup_and_delete")
         buf = self._buf()
         ret = self._lib.bpf_map_lookup_and_delete_elem(fd, key, buf)
@@ -604,20 +810,33 @@ class MapHandle:
 
     # ------------------------------------------------------------------ keyless maps
 
-    def push(self, value: bytes, flags: int = MapFlags.ANY) -> None:
+    def push(self, value: BytesLike, flags: int = MapFlags.ANY) -> None:
         """QUEUE/STACK: add ``value``; BLOOM_FILTER: add ``value`` to the set.
 
         Args:
             flags: for QUEUE/STACK, ``MapFlags.EXIST`` overwrites the oldest
                 element when full (BPF_EXIST); otherwise a full map raises.
+                BLOOM_FILTER takes ANY only.
 
         Raises:
             MapFullError: the queue or stack is full (E2BIG).
+            CodecError: a flag the map kind does not take (before the syscall).
+            MapPermissionError: the map is frozen or the fd read-only.
         """
+        op = "push"
         fd = self._open_fd()
-        self._need_kind("push", MapType.QUEUE, MapType.STACK, MapType.BLOOM_FILTER)
-        value = self._value(value, "push")
-        self._update_raw(fd, NULL, value, flags)
+        mt = self._info.map_type
+        self._need_kind(op, MapType.QUEUE, MapType.STACK, MapType.BLOOM_FILTER)
+        value = self._value(value, op)
+        if flags:
+            f = _elem_flags(flags, op)
+            if mt is MapType.BLOOM_FILTER or f & ~int(MapFlags.EXIST):
+                allowed = "ANY" if mt is MapType.BLOOM_FILTER else "ANY and EXIST"
+                raise CodecError("flags", flags, f"{op}: only {allowed} apply to {mt.name}")
+            flags = f
+        ret = self._lib.bpf_map_update_elem(fd, NULL, value, flags)
+        if ret:
+            raise error_from_errno(ret, op)
 
     def pop(self) -> bytes | None:
         """QUEUE/STACK: remove and return the next value, or None when empty."""
@@ -646,7 +865,7 @@ class MapHandle:
         finally:
             self._pool.append(buf)
 
-    def lookup_bloom_filter(self, value: bytes) -> bool:
+    def lookup_bloom_filter(self, value: BytesLike) -> bool:
         """BLOOM_FILTER: whether ``value`` may be in the set (no false negatives)."""
         fd = self._open_fd()
         self._need_kind("lookup_bloom_filter", MapType.BLOOM_FILTER)
@@ -661,11 +880,27 @@ class MapHandle:
     # ------------------------------------------------------------------ batches
 
     def _batch_opts(self, elem_flags: int, flags: int, op: str) -> Any:
+        """Checked ``struct bpf_map_batch_opts``; raises before any syscall.
+
+        The kernel takes no element flag but LOCK in any batch operation
+        (NO_EXIST and EXIST are EINVAL there: they exist for single elements
+        only), so those are refused here. ``flags`` is passed through: the
+        kernel defines none yet.
+        """
+        f = _elem_flags(elem_flags, op)
+        if f & ~_LOCK:
+            raise CodecError(
+                "elem_flags",
+                elem_flags,
+                f"{op}: batch operations take only ANY or LOCK "
+                "(the kernel refuses NO_EXIST/EXIST there)",
+            )
+        if f:
+            self._need_lock(op)
+        _check_int(flags, "flags", op, _U64_MAX)
         opts = ffi.new("struct bpf_map_batch_opts *")
         opts.sz = ffi.sizeof("struct bpf_map_batch_opts")
-        opts.elem_flags = _elem_flags(elem_flags, op)
-        if int(flags) < 0:
-            raise CodecError("flags", flags, f"{op}: must be non-negative")
+        opts.elem_flags = f
         opts.flags = int(flags)
         return opts
 
@@ -681,14 +916,35 @@ class MapHandle:
         return b
 
     def _batch_count(self, count: int, op: str) -> int:
-        if not isinstance(count, int) or count < 0 or count > 0xFFFFFFFF:
-            raise CodecError("count", count, f"{op}: must be an integer in [0, 2**32)")
-        return count
+        return _check_int(count, "count", op, _U32_MAX)
+
+    def _write_batch(
+        self, op: str, call: Any, buffers: tuple[Any, ...], count: int, opts: Any
+    ) -> int:
+        """Run update_batch/delete_batch; a failure says how many were applied."""
+        n = ffi.new("__u32 *", count)
+        ret = call(*buffers, n, opts)
+        if ret:
+            # The kernel writes the count back only once it has started
+            # applying elements, and then stops short of ``count``; an early
+            # refusal (EINVAL, EPERM, ENOTSUPP) leaves our input in place.
+            done = int(n[0])
+            processed = done if done < count and ret != -_errno.EFAULT else 0
+            if ret == -_errno.E2BIG and self._info.map_type.has_fixed_keys:
+                raise batch_error_from_errno(
+                    ret,
+                    op,
+                    processed,
+                    detail=f"index out of range (max_entries={self._info.max_entries})",
+                    cls=KeyNotFoundError,
+                )
+            raise batch_error_from_errno(ret, op, processed)
+        return int(n[0])
 
     def update_batch(
         self,
-        keys: bytes,
-        values: bytes,
+        keys: BytesLike,
+        values: BytesLike,
         count: int,
         elem_flags: int = MapFlags.ANY,
         flags: int = 0,
@@ -699,16 +955,23 @@ class MapHandle:
             keys: ``count * key_size`` bytes, keys back to back.
             values: ``count * value_size`` bytes; on per-CPU maps
                 ``count * num_possible_cpus() * round_up(value_size, 8)``.
-            elem_flags: ANY / NO_EXIST / EXIST (and LOCK), for every element.
+            count: how many elements the buffers hold.
+            elem_flags: ANY or LOCK. Unlike :meth:`update`, the kernel refuses
+                NO_EXIST and EXIST in a batch; they raise CodecError here.
+            flags: batch flags; the kernel defines none (pass 0).
 
         Returns:
             How many elements were applied (== count).
 
         Raises:
-            BatchError: the kernel stopped part-way; ``.processed`` says how far.
-                The instance is also the named error of its errno (e.g. a
-                KeyExistsError), so either can be caught.
+            BatchError: the kernel stopped part-way; ``.processed`` says how
+                many elements it applied, in order. The instance is also the
+                named error of its errno (a full hash map: MapFullError; an
+                ARRAY index out of range: KeyNotFoundError, as in
+                :meth:`update`), so either can be caught.
             SizeMismatchError: the buffers do not hold ``count`` elements.
+            CodecError: bad count or flags.
+            NotSupportedError: keyless maps; LOCK on a map without a spin lock.
         """
         op = "update_batch"
         fd = self._open_fd()
@@ -720,39 +983,41 @@ class MapHandle:
         opts = self._batch_opts(elem_flags, flags, op)
         if count == 0:
             return 0
-        n = ffi.new("__u32 *", count)
-        ret = self._lib.bpf_map_update_batch(fd, kb, vb, n, opts)
-        if ret:
-            raise _batch_error(ret, op, int(n[0]) if ret != -_errno.EFAULT else 0)
-        return int(n[0])
+        return self._write_batch(op, self._lib.bpf_map_update_batch, (fd, kb, vb), count, opts)
 
     def delete_batch(
-        self, keys: bytes, count: int, elem_flags: int = MapFlags.ANY, flags: int = 0
+        self, keys: BytesLike, count: int, elem_flags: int = MapFlags.ANY, flags: int = 0
     ) -> int:
         """Delete ``count`` keys in one syscall (Linux 5.6+).
+
+        Args:
+            keys: ``count * key_size`` bytes, keys back to back.
+            elem_flags: ANY (or LOCK, which deletion ignores).
 
         Returns:
             How many were deleted (== count).
 
         Raises:
-            BatchError: stopped part-way (a missing key is ENOENT: also a
-                KeyNotFoundError); ``.processed`` keys were deleted.
-            NotSupportedError: ARRAY maps cannot delete.
+            BatchError: stopped part-way; ``.processed`` keys (the first ones)
+                were deleted. A missing key stops it with ENOENT, so the
+                error is also a KeyNotFoundError.
+            NotSupportedError: ARRAY-like and keyless maps (before the syscall).
+            MapPermissionError: frozen map or read-only fd (also a BatchError,
+                with ``.processed == 0``).
         """
         op = "delete_batch"
         fd = self._open_fd()
-        if self._info.map_type.is_keyless:
+        mt = self._info.map_type
+        if mt.is_keyless:
             raise self._wrong_kind(op)
+        if mt.has_fixed_keys:
+            raise self._no_delete(op)
         count = self._batch_count(count, op)
         kb = self._check_batch_arg(keys, count, self._key_size, "keys", op)
         opts = self._batch_opts(elem_flags, flags, op)
         if count == 0:
             return 0
-        n = ffi.new("__u32 *", count)
-        ret = self._lib.bpf_map_delete_batch(fd, kb, n, opts)
-        if ret:
-            raise _batch_error(ret, op, int(n[0]) if ret != -_errno.EFAULT else 0)
-        return int(n[0])
+        return self._write_batch(op, self._lib.bpf_map_delete_batch, (fd, kb), count, opts)
 
     def lookup_batch(
         self, batch_size: int | None = None, elem_flags: int = MapFlags.ANY, flags: int = 0
@@ -762,19 +1027,36 @@ class MapHandle:
         Reads ``batch_size`` elements per syscall (default
         min(max_entries, 4096)), so memory stays bounded on huge maps. When a
         hash bucket holds more than a batch (ENOSPC), the batch grows and the
-        call is retried. Per-CPU values come as lists.
+        call is retried. Per-CPU values come as lists. Argument checks run
+        when this is called, kernel errors at the first ``next()``.
+
+        Args:
+            batch_size: elements per syscall (a positive integer < 2**32).
+            elem_flags: ANY or LOCK.
+            flags: batch flags; the kernel defines none (pass 0).
 
         Raises:
-            NotSupportedError: the map type has no batch ops (LPM_TRIE, QUEUE, ...).
-            BatchError: a kernel error mid-way; never ends silently.
+            NotSupportedError: the map type has no batch ops (LPM_TRIE, ...),
+                or a keyless map (before the syscall).
+            BatchError: a kernel error mid-way, after the elements read so far
+                were yielded; ``.processed`` counts them. Never ends silently.
         """
         return self._batch_iter("lookup_batch", batch_size, elem_flags, flags)
 
     def lookup_and_delete_batch(
         self, batch_size: int | None = None, elem_flags: int = MapFlags.ANY, flags: int = 0
     ) -> Iterator[tuple[bytes, bytes | list[bytes]]]:
-        """Drain the map with BPF_MAP_LOOKUP_AND_DELETE_BATCH: each element
-        yielded has already been deleted. Hash maps only (not ARRAY)."""
+        """Drain the map with BPF_MAP_LOOKUP_AND_DELETE_BATCH (Linux 5.6+).
+
+        Each element yielded has already been deleted; elements the kernel
+        returned before an error are yielded before the error is raised, so
+        none is lost. Hash maps only.
+
+        Raises:
+            NotSupportedError: ARRAY-like and keyless maps (before the
+                syscall), LPM_TRIE and other types without the batch op.
+            BatchError: as for :meth:`lookup_batch`.
+        """
         return self._batch_iter("lookup_and_delete_batch", batch_size, elem_flags, flags)
 
     def _batch_iter(
@@ -782,12 +1064,19 @@ class MapHandle:
     ) -> Iterator[tuple[bytes, bytes | list[bytes]]]:
         # Checks run here, eagerly, not at the first next().
         self._open_fd()
-        if self._info.map_type.is_keyless:
+        mt = self._info.map_type
+        if mt.is_keyless:
             raise self._wrong_kind(op)
+        if op == "lookup_and_delete_batch" and mt.has_fixed_keys:
+            raise self._no_delete(op)
         if batch_size is None:
             batch_size = max(1, min(self._info.max_entries, DEFAULT_BATCH))
-        elif not isinstance(batch_size, int) or batch_size <= 0:
-            raise CodecError("batch_size", batch_size, f"{op}: must be a positive integer")
+        elif (
+            isinstance(batch_size, bool)
+            or not isinstance(batch_size, int)
+            or not 0 < batch_size <= _U32_MAX
+        ):
+            raise CodecError("batch_size", batch_size, f"{op}: must be an integer in [1, 2**32)")
         opts = self._batch_opts(elem_flags, flags, op)
         return self._batch_gen(op, batch_size, opts)
 
@@ -805,39 +1094,59 @@ class MapHandle:
     def _lookup_batch_raw(
         self, op: str, batch_size: int, opts: Any
     ) -> Iterator[tuple[int, bytes, bytes]]:
-        """Batches as (count, keys bytes, values bytes) for the typed layer."""
+        """Batches as (count, keys bytes, values bytes); the typed layer reads these.
+
+        ``op`` is "lookup_batch" or "lookup_and_delete_batch". No argument
+        checks (see :meth:`_batch_iter`). Elements the kernel returned
+        together with an error are yielded before it is raised, so a draining
+        caller loses none. A refusal on the very first call (EINVAL, ENOTSUPP,
+        EPERM, ...) is the plain named error; any later error, or one after
+        elements were returned, is a BatchError counting the yielded elements.
+        """
         call = getattr(self._lib, "bpf_map_" + op)
         ks, vs = self._key_size, self._vbuf_size
         token_size = max(ks, 8)
         in_tok = ffi.new("char[]", token_size)
         out_tok = ffi.new("char[]", token_size)
         size = batch_size
-        keys = ffi.new("char[]", ks * size)
+        # One hash bucket never holds more than the map: a bound for growing.
+        grow_limit = min(max(self._info.max_entries, 1) * 2, _U32_MAX)
+        keys = ffi.new("char[]", ks * size or 1)
         vals = ffi.new("char[]", vs * size or 1)
         n = ffi.new("__u32 *")
         first = True
+        done = 0
         while True:
             fd = self._open_fd()
             n[0] = size
             ret = call(fd, NULL if first else in_tok, out_tok, keys, vals, n, opts)
-            got = int(n[0])
-            if ret and ret != -_errno.ENOENT:
-                if ret == -_errno.ENOSPC and got == 0:
-                    if size >= max(self._info.max_entries, 1) * 2:
-                        raise _batch_error(ret, op, 0)
-                    size *= 2
-                    keys = ffi.new("char[]", ks * size)
-                    vals = ffi.new("char[]", vs * size or 1)
-                    continue
-                if first and got == 0 and -ret in _BATCH_FAIL_FAST:
-                    raise error_from_errno(ret, op, einval_unsupported=True)
-                raise _batch_error(ret, op, got)
+            if ret == -_errno.ENOSPC and n[0] == 0:
+                # A hash bucket holds more than `size` elements: grow, retry
+                # from the same position.
+                if size >= grow_limit:
+                    raise batch_error_from_errno(
+                        ret, op, done, detail=f"a hash bucket holds more than {size} elements"
+                    )
+                size = min(size * 2, grow_limit)
+                keys = ffi.new("char[]", ks * size or 1)
+                vals = ffi.new("char[]", vs * size or 1)
+                continue
+            # The kernel writes the count back on success, at the end (ENOENT)
+            # and when a generic batch gives up on a changing map (EINTR);
+            # after other errors `n` still holds our input.
+            got = int(n[0]) if ret in (0, -_errno.ENOENT, -_errno.EINTR) else 0
             if got:
                 yield got, ffi.buffer(keys, ks * got)[:], ffi.buffer(vals, vs * got)[:]
-            if ret:
+                done += got
+            if ret == 0:
+                first = False
+                ffi.memmove(in_tok, out_tok, token_size)
+                continue
+            if ret == -_errno.ENOENT:
                 return
-            first = False
-            ffi.memmove(in_tok, out_tok, token_size)
+            if first and done == 0 and -ret in _BATCH_FAIL_FAST:
+                raise error_from_errno(ret, op, einval_unsupported=True)
+            raise batch_error_from_errno(ret, op, done)
 
     # ------------------------------------------------------------------ iteration
 
@@ -898,15 +1207,24 @@ class MapHandle:
         The last path component may not contain a dot (bpffs refuses it).
 
         Raises:
+            CodecError: the name contains a dot (checked before the syscall).
             KeyExistsError: something is pinned there already (EEXIST).
-            MapError: the directory is not on bpffs (EPERM/EINVAL).
+            KeyNotFoundError: the directory does not exist (ENOENT).
+            MapPermissionError: the directory is not on bpffs (EPERM), or no
+                privilege.
         """
         fd = self._open_fd()
         p = os.fsencode(path)
         op = f"pin {os.fsdecode(p)}"
         if b"." in os.path.basename(p):
             raise CodecError("path", os.fsdecode(p), "bpffs refuses names that contain a dot")
-        _ffi.check(self._lib.bpf_obj_pin(fd, p), op, path=True)
+        ret = self._lib.bpf_obj_pin(fd, p)
+        if ret:
+            err = -ret
+            detail = os.strerror(err)
+            if err == _errno.EPERM:
+                detail += " (is the directory on a bpffs mount, e.g. /sys/fs/bpf?)"
+            raise error_from_errno(err, op, detail=detail)
 
     def unpin(self, path: str | os.PathLike[str]) -> None:
         """Remove the pin at ``path`` (the map lives on while other fds hold it).
@@ -926,20 +1244,3 @@ def unpin_path(path: str | os.PathLike[str]) -> None:
     except OSError as exc:
         err = exc.errno or _errno.EIO
         raise error_from_errno(err, f"unpin {p}", detail=os.strerror(err)) from None
-
-
-_BATCH_CLASSES: dict[type[MapError], type[BatchError]] = {}
-
-
-def _batch_error(ret: int, op: str, processed: int) -> BatchError:
-    """A BatchError that is also the named error of its errno."""
-    cause = error_from_errno(ret, op).__class__
-    cls = _BATCH_CLASSES.get(cause)
-    if cls is None:
-        if cause is MapError:
-            cls = BatchError
-        else:
-            cls = type(f"Batch{cause.__name__}", (BatchError, cause), {})
-            cls.__module__ = BatchError.__module__
-        _BATCH_CLASSES[cause] = cls
-    return cls(abs(ret), op, processed)
