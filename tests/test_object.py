@@ -709,6 +709,16 @@ def test_map_close_retires_only_the_view(flows_obj: tm.BpfObject) -> None:
     assert fresh.lookup(u32(1)) == struct.pack("<Q", 1)
 
 
+def test_map_is_not_a_standalone_constructor(bpf: None) -> None:
+    gc.collect()
+    before = bpf_fds()
+    with pytest.raises(TypeError, match=r"MapHandle\.create"):
+        tm.Map.create(tm.MapType.HASH, key_size=4, value_size=4, max_entries=1)
+    with pytest.raises(TypeError, match="from_fd"):
+        tm.Map.from_fd(0)
+    assert bpf_fds() == before
+
+
 def test_as_libbpf_object_is_the_struct_bpf_map(flows_obj: tm.BpfObject) -> None:
     m = flows_obj.maps["flows"]
     ptr = m.as_libbpf_object()

@@ -97,6 +97,10 @@ _ETH_HLEN: Final = 14
 _NO_CTX_OUT: Final = frozenset({ProgramType.RAW_TRACEPOINT, ProgramType.TRACING})
 #: The one family whose test run honours BPF_F_TEST_RUN_ON_CPU (Linux 5.10+).
 _RUN_ON_CPU_FLAG: Final = frozenset({ProgramType.RAW_TRACEPOINT})
+_NOT_A_CONSTRUCTOR: Final = (
+    "Map.{name}(): a Map belongs to a BpfObject (obj.maps[name]); "
+    "use MapHandle.{name}() for a standalone map"
+)
 #: libbpf's own errno values (LIBBPF_ERRNO__*) start here.
 _LIBBPF_ERRNO_START: Final = 4000
 
@@ -120,7 +124,8 @@ class _Collect(logging.Filter):
         self.lines: list[str] = []
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.thread == self.thread and record.levelno >= logging.WARNING:
+        # record.thread is None when logging.logThreads is off: keep those too
+        if record.thread in (self.thread, None) and record.levelno >= logging.WARNING:
             self.lines.append(record.getMessage())
         return True
 
@@ -279,6 +284,30 @@ class Map(MapHandle):
         self._slot = self._vbuf_size = self._value_size
         if _obj._state is _State.LOADED:
             self._bind()
+
+    # MapHandle's constructors make handles of fds they own; a Map's fd is its
+    # object's. Refuse them up front (before any syscall) instead of failing
+    # half-way with an fd nobody closes.
+
+    @classmethod
+    def create(cls, *args: Any, **kwargs: Any) -> Self:
+        """Not available: use :meth:`MapHandle.create`; Maps come from ``BpfObject.maps``."""
+        raise TypeError(_NOT_A_CONSTRUCTOR.format(name="create"))
+
+    @classmethod
+    def from_pinned_path(cls, *args: Any, **kwargs: Any) -> Self:
+        """Not available: use :meth:`MapHandle.from_pinned_path`."""
+        raise TypeError(_NOT_A_CONSTRUCTOR.format(name="from_pinned_path"))
+
+    @classmethod
+    def from_map_id(cls, *args: Any, **kwargs: Any) -> Self:
+        """Not available: use :meth:`MapHandle.from_map_id`."""
+        raise TypeError(_NOT_A_CONSTRUCTOR.format(name="from_map_id"))
+
+    @classmethod
+    def from_fd(cls, *args: Any, **kwargs: Any) -> Self:
+        """Not available: use :meth:`MapHandle.from_fd`."""
+        raise TypeError(_NOT_A_CONSTRUCTOR.format(name="from_fd"))
 
     def _libbpf_info(self) -> MapInfo:
         lib, p = self._lib, self._ptr
