@@ -75,7 +75,7 @@ import re
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar, cast, overload
 
 import construct as cs
 from construct_typed.generic_wrapper import Construct
@@ -263,6 +263,46 @@ class MapDef:
     map_flags: int
 
 
+@dataclass(frozen=True, slots=True)
+class PadSlot:
+    """``size`` bytes of padding at byte ``offset``: no member covers them."""
+
+    offset: int
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSlot:
+    """A member (or a DATASEC variable) of ``size`` bytes at byte ``offset``."""
+
+    name: str
+    type_id: int
+    offset: int
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class BitSpec:
+    """One bitfield of a run: ``width`` bits at ``shift`` bits from the run's first byte."""
+
+    name: str
+    type_id: int
+    shift: int
+    width: int
+
+
+@dataclass(frozen=True, slots=True)
+class BitsSlot:
+    """A run of bitfields over ``nbytes`` bytes from byte ``offset``, read as one LE int."""
+
+    offset: int
+    nbytes: int
+    fields: tuple[BitSpec, ...]
+
+
+Slot = PadSlot | FieldSlot | BitsSlot
+
+
 class Btf:
     """Parsed BTF: every type by id, with helpers to resolve and size them.
 
@@ -411,7 +451,11 @@ class Btf:
         t = self.get(type_id)
         k = t.kind
         if k is Kind.ARRAY:
-            return f"{self.describe(t.elem)}[{t.nelems}]"
+            dims = ""
+            while t.kind is Kind.ARRAY:
+                dims += f"[{t.nelems}]"
+                t = self.get(t.elem)
+            return self.describe(t.id) + dims
         if k is Kind.PTR:
             return f"{self.describe(t.ref)} *"
         if k in (Kind.CONST, Kind.VOLATILE, Kind.RESTRICT):
@@ -609,7 +653,7 @@ class Btf:
         elif k is Kind.UNION:
             s = self._union_schema(t, path)
         elif k is Kind.DATASEC:
-            s = self._struct_schema(t, path, datasec=True)
+            s = self._struct_schema(t, path)
         elif k is Kind.VAR:
             s = self._schema(t.ref, path)
         elif k is Kind.FWD:
@@ -648,47 +692,58 @@ class Btf:
             self._enums[type_id] = cls
         return cls
 
-    def _struct_schema(self, t: BtfType, path: str, *, datasec: bool = False) -> cs.Struct:
-        subcons: list[cs.Construct[Any, Any]] = []
+    def layout(self, t: BtfType, path: str = "value") -> list[Slot]:
+        """The byte layout of a STRUCT, UNION or DATASEC, in order.
+
+        Structs give :class:`PadSlot` for padding (between members and at the
+        tail), :class:`FieldSlot` for members and :class:`BitsSlot` for each
+        run of bitfields that share bytes. Unions give one :class:`FieldSlot`
+        (offset 0) or :class:`BitsSlot` per member. The schema builder and
+        ``typedmaps gen`` both follow this plan.
+
+        Raises:
+            BtfError: overlapping or misaligned members, members past the size.
+        """
+        if t.kind is Kind.UNION:
+            return self._union_layout(t, path)
+        datasec = t.kind is Kind.DATASEC
+        slots: list[Slot] = []
         pos = 0  # bytes laid out so far
         members = t.members
-        i = 0
         kflag = t.kflag
+        i = 0
         while i < len(members):
             m = members[i]
             bf = None if datasec else self.bitfield(m, kflag)
             if bf is not None:
                 # A run: consecutive bitfields sharing bytes, read as one LE integer.
-                run: list[tuple[int, BtfMember, int, int]] = []
                 lo = bf[0] // 8
                 hi = (bf[0] + bf[1] + 7) // 8
+                run: list[BitSpec] = []
                 while i < len(members):
                     b = self.bitfield(members[i], kflag)
                     if b is None or (run and b[0] // 8 >= hi):
                         break
-                    run.append((i, members[i], b[0], b[1]))
+                    name = self.member_name(members, i)
+                    run.append(BitSpec(name, members[i].type_id, b[0] - lo * 8, b[1]))
                     hi = max(hi, (b[0] + b[1] + 7) // 8)
                     i += 1
                 if lo < pos:
                     raise BtfError(
-                        f"{path}.{self.member_name(members, run[0][0])}",
+                        f"{path}.{run[0].name}",
                         f"bitfield overlaps the previous member (byte {lo} < {pos})",
                     )
                 if lo > pos:
-                    subcons.append(cs.Padding(lo - pos))
-                for idx, bm, off, width in run:
-                    mpath = f"{path}.{self.member_name(members, idx)}"
-                    subcons.append(
-                        self.member_name(members, idx)
-                        / self._bitfield(bm, off - lo * 8, width, hi - lo, mpath)
-                    )
-                subcons.append(OverlayEnd(hi - lo))
+                    slots.append(PadSlot(pos, lo - pos))
+                slots.append(BitsSlot(lo, hi - lo, tuple(run)))
                 pos = hi
                 continue
             name = self.member_name(members, i)
             mpath = f"{path}.{name}"
             if datasec:
                 var = self.get(m.type_id)
+                name = var.name
+                mpath = f"{path}.{name}"
                 off_bits = m.bit_offset
                 tid = var.ref if var.kind is Kind.VAR else m.type_id
             else:
@@ -702,50 +757,94 @@ class Btf:
                     mpath, f"member at byte {off} overlaps the previous one (ends at {pos})"
                 )
             if off > pos:
-                subcons.append(cs.Padding(off - pos))
-            sub = self._schema(tid, mpath)
-            subcons.append(name / sub)
-            pos = off + self.size_of(tid, mpath)
+                slots.append(PadSlot(pos, off - pos))
+            size = self.size_of(tid, mpath)
+            slots.append(FieldSlot(name, tid, off, size))
+            pos = off + size
             i += 1
-        if pos > t.size:
+        if pos > t.size and not datasec:
             raise BtfError(path, f"members end at byte {pos}, past the size {t.size}")
         if pos < t.size:
-            subcons.append(cs.Padding(t.size - pos))
-        return cs.Struct(*subcons)
+            slots.append(PadSlot(pos, t.size - pos))
+        return slots
 
-    def _bitfield(
-        self, m: BtfMember, shift: int, width: int, nbytes: int, path: str
-    ) -> BitField[Any]:
-        base = self.resolve(m.type_id)
-        if base.kind in (Kind.ENUM, Kind.ENUM64):
-            return BitField(
-                nbytes, shift, width, self.enum_signed(base), enum=self.enum_class(base.id, path)
-            )
-        if base.kind is Kind.INT:
-            if base.int_encoding & INT_BOOL and width == 1:
-                return BitField(nbytes, shift, width, False, boolean=True)
-            return BitField(nbytes, shift, width, bool(base.int_encoding & INT_SIGNED))
-        raise BtfError(path, f"bitfield of {self.describe(m.type_id)} is not supported")
-
-    def _union_schema(self, t: BtfType, path: str) -> cs.Struct:
-        subcons: list[cs.Construct[Any, Any]] = []
+    def _union_layout(self, t: BtfType, path: str) -> list[Slot]:
+        slots: list[Slot] = []
         for i, m in enumerate(t.members):
             name = self.member_name(t.members, i)
             mpath = f"{path}.{name}"
             bf = self.bitfield(m, t.kflag)
-            member: cs.Construct[Any, Any]
             if bf is not None:
                 off, width = bf
-                member = self._bitfield(m, off, width, (off + width + 7) // 8, mpath)
-                member = UnionMember(member, _bits_mask(off, width), (off + width + 7) // 8)
+                nbytes = (off + width + 7) // 8
+                if nbytes > t.size:
+                    raise BtfError(mpath, f"bitfield runs past the union's {t.size} bytes")
+                slots.append(BitsSlot(0, nbytes, (BitSpec(name, m.type_id, off, width),)))
+                continue
+            off_bits = self.member_offset(m, t.kflag)
+            if off_bits:
+                raise BtfError(mpath, f"union member at bit offset {off_bits} is not supported")
+            size = self.size_of(m.type_id, mpath)
+            if size > t.size:
+                raise BtfError(mpath, f"member of {size} bytes exceeds the union's {t.size}")
+            slots.append(FieldSlot(name, m.type_id, 0, size))
+        return slots
+
+    def _struct_schema(self, t: BtfType, path: str) -> cs.Struct:
+        subcons: list[cs.Construct[Any, Any]] = []
+        for slot in self.layout(t, path):
+            if isinstance(slot, PadSlot):
+                subcons.append(cs.Padding(slot.size))
+            elif isinstance(slot, FieldSlot):
+                subcons.append(slot.name / self._schema(slot.type_id, f"{path}.{slot.name}"))
             else:
-                off_bits = self.member_offset(m, t.kflag)
-                if off_bits:
-                    raise BtfError(mpath, f"union member at bit offset {off_bits} is not supported")
-                size = self.size_of(m.type_id, mpath)
-                if size > t.size:
-                    raise BtfError(mpath, f"member of {size} bytes exceeds the union's {t.size}")
-                member = UnionMember(self._schema(m.type_id, mpath), self.mask(m.type_id), size)
+                for f in slot.fields:
+                    bitf = self._bitfield(f, slot.nbytes, f"{path}.{f.name}")
+                    subcons.append(f.name / bitf)
+                subcons.append(OverlayEnd(slot.nbytes))
+        return cs.Struct(*subcons)
+
+    def bitfield_kind(self, type_id: int, width: int, path: str) -> tuple[str, bool]:
+        """How a bitfield of base type ``type_id`` decodes: ("int"|"enum"|"bool", signed).
+
+        Raises:
+            BtfError: the base type cannot hold a bitfield.
+        """
+        base = self.resolve(type_id)
+        if base.kind in (Kind.ENUM, Kind.ENUM64):
+            return "enum", self.enum_signed(base)
+        if base.kind is Kind.INT:
+            if base.int_encoding & INT_BOOL and width == 1:
+                return "bool", False
+            return "int", bool(base.int_encoding & INT_SIGNED)
+        raise BtfError(path, f"bitfield of {self.describe(type_id)} is not supported")
+
+    def _bitfield(
+        self, f: BitSpec, nbytes: int, path: str, *, consume: bool = False
+    ) -> BitField[Any]:
+        kind, signed = self.bitfield_kind(f.type_id, f.width, path)
+        if kind == "enum":
+            cls = self.enum_class(self.resolve(f.type_id).id, path)
+            return BitField(nbytes, f.shift, f.width, signed, enum=cls, consume=consume)
+        if kind == "bool":
+            return BitField(nbytes, f.shift, f.width, False, boolean=True, consume=consume)
+        return BitField(nbytes, f.shift, f.width, signed, consume=consume)
+
+    def _union_schema(self, t: BtfType, path: str) -> cs.Struct:
+        subcons: list[cs.Construct[Any, Any]] = []
+        for slot in self.layout(t, path):
+            member: UnionMember[Any]
+            if isinstance(slot, BitsSlot):
+                f = slot.fields[0]
+                bitf = self._bitfield(f, slot.nbytes, f"{path}.{f.name}", consume=True)
+                member = UnionMember(bitf, _bits_mask(f.shift, f.width))
+                name = f.name
+            elif isinstance(slot, FieldSlot):
+                name = slot.name
+                sub = self._schema(slot.type_id, f"{path}.{name}")
+                member = UnionMember(sub, self.mask(slot.type_id))
+            else:  # pragma: no cover - unions have no padding slots
+                continue
             subcons.append(name / cs.Default(member, None))
         subcons.append(OverlayEnd(t.size))
         return cs.Struct(*subcons)
@@ -1145,11 +1244,12 @@ def _overlay_write(
     pos = stream.tell()
     existing = stream.read(nbytes)
     old = int.from_bytes(existing + bytes(nbytes - len(existing)), "little")
-    claims: dict[int, int] = context.get("_tm_claims")
+    claims: dict[tuple[int, int], int] = context.get("_tm_claims")
     if claims is None:
         claims = {}
         context["_tm_claims"] = claims
-    claimed = claims.get(pos, 0)
+    where = (id(stream), pos)
+    claimed = claims.get(where, 0)
     if (old ^ bits) & mask & claimed:
         raise cs.ValidationError(
             "union members disagree on shared bytes: give one member, or members that agree",
@@ -1159,10 +1259,10 @@ def _overlay_write(
     stream.seek(pos)
     stream.write(new.to_bytes(nbytes, "little"))
     stream.seek(pos)
-    claims[pos] = claimed | mask
+    claims[where] = claimed | mask
 
 
-class BitField(Construct[T, T], Generic[T]):
+class BitField(Construct[T, T | str], Generic[T]):
     """A bitfield inside a run of ``nbytes`` little-endian bytes.
 
     Parsing reads the run (as one little-endian integer) without consuming
@@ -1175,6 +1275,38 @@ class BitField(Construct[T, T], Generic[T]):
     member when one matches, or to a bool for a 1-bit ``boolean`` field.
     """
 
+    @overload
+    def __init__(
+        self: BitField[int],
+        nbytes: int,
+        shift: int,
+        width: int,
+        signed: bool,
+        *,
+        consume: bool = ...,
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: BitField[E | int],
+        nbytes: int,
+        shift: int,
+        width: int,
+        signed: bool,
+        *,
+        enum: type[E],
+        consume: bool = ...,
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: BitField[bool],
+        nbytes: int,
+        shift: int,
+        width: int,
+        signed: bool,
+        *,
+        boolean: Literal[True],
+        consume: bool = ...,
+    ) -> None: ...
     def __init__(
         self,
         nbytes: int,
@@ -1255,16 +1387,28 @@ class BitField(Construct[T, T], Generic[T]):
 class UnionMember(Construct[T | None, T | None], Generic[T]):
     """One member of a union: parsed from the union's bytes without consuming them.
 
-    Building writes the member's bytes only where its ``mask`` has bits (its
-    own padding does not clobber other members) and does not move; None
-    writes nothing. An :class:`OverlayEnd` closes the union.
+    Building writes the member's bytes only where ``mask`` has bits (its own
+    padding does not clobber other members) and does not move; None writes
+    nothing. An :class:`OverlayEnd` closes the union. Without ``mask`` the
+    member's data bits are found once from the subcon itself: the bits that
+    survive decoding and re-encoding all-ones bytes.
     """
 
-    def __init__(self, subcon: cs.Construct[T, Any], mask: int, nbytes: int) -> None:
+    def __init__(self, subcon: cs.Construct[T, Any], mask: int | None = None) -> None:
         super().__init__()
         self.subcon = subcon
-        self.mask = mask
-        self.nbytes = nbytes
+        self.nbytes = subcon.sizeof()
+        self._mask = mask
+
+    @property
+    def mask(self) -> int:
+        """The member's data bits, as a little-endian int over its bytes."""
+        m = self._mask
+        if m is None:
+            ones = b"\xff" * self.nbytes
+            m = int.from_bytes(self.subcon.build(self.subcon.parse(ones)), "little")
+            self._mask = m
+        return m
 
     def _parse(self, stream: Any, context: Any, path: Any) -> Any:
         pos = stream.tell()
@@ -1278,8 +1422,7 @@ class UnionMember(Construct[T | None, T | None], Generic[T]):
             return None
         buf = io.BytesIO()
         self.subcon._build(obj, buf, context, path)
-        data = buf.getvalue()
-        bits = int.from_bytes(data[: self.nbytes], "little")
+        bits = int.from_bytes(buf.getvalue()[: self.nbytes], "little")
         _overlay_write(stream, self.nbytes, bits=bits, mask=self.mask, context=context, path=path)
         return obj
 

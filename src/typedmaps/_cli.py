@@ -1,0 +1,687 @@
+"""The ``typedmaps`` command: list, show and dump kernel maps, generate typed modules.
+
+    typedmaps list [--json]
+    typedmaps show MAP [--json]
+    typedmaps dump MAP [--json] [--pretty] [--progress]
+    typedmaps gen OBJ.bpf.o [-o module.py]
+
+MAP is a bpffs pin path, ``id:N`` or ``name:NAME``. See docs/cli.md for the
+output formats, where they differ from bpftool's, and the exit codes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import struct
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, TextIO
+
+from .btf import MODIFIERS, Btf, BtfError, BtfType, Kind, c_string
+from .errors import (
+    CodecError,
+    KeyNotFoundError,
+    MapError,
+    MapPermissionError,
+    NotSupportedError,
+    TypedMapsError,
+)
+from .flags import MapType
+from .handle import MapHandle, MapInfo
+
+__all__ = ["JObj", "dumps", "format_type", "main"]
+
+EXIT_OK: Final = 0
+EXIT_ERROR: Final = 1
+EXIT_USAGE: Final = 2
+EXIT_NOT_FOUND: Final = 3
+EXIT_PERMISSION: Final = 4
+EXIT_UNSUPPORTED: Final = 5
+
+#: Above this many possible entries, ``dump`` reports progress on a tty stderr.
+PROGRESS_THRESHOLD: Final = 10_000
+
+
+class UsageError(TypedMapsError):
+    """A bad command line: an unknown MAP form, an ambiguous name, ..."""
+
+
+# ---------------------------------------------------------------------------- JSON values
+
+
+class JObj(list[tuple[str, Any]]):
+    """A JSON object as ordered (name, value) pairs; names may repeat, as in bpftool.
+
+    bpftool prints every anonymous member under the name ``""``, so one
+    object can hold that name twice; a dict could not.
+    """
+
+
+def dumps(value: Any, *, pretty: bool = False) -> str:
+    """JSON text for a value built of JObj, list, str, int, float, bool and None.
+
+    Floats print as JSON numbers; NaN and infinities (not JSON) as the
+    strings ``"nan"``, ``"inf"``, ``"-inf"``.
+    """
+    out: list[str] = []
+    _dump(value, out, 0 if pretty else None)
+    return "".join(out)
+
+
+def _dump(v: Any, out: list[str], level: int | None) -> None:
+    if isinstance(v, JObj | list):
+        is_obj = isinstance(v, JObj)
+        opening, closing = ("{", "}") if is_obj else ("[", "]")
+        if not v:
+            out.append(opening + closing)
+            return
+        out.append(opening)
+        inner = None if level is None else level + 1
+        for i, item in enumerate(v):
+            if i:
+                out.append(",")
+            if inner is not None:
+                out.append("\n" + "    " * inner)
+            if is_obj:
+                name, member = item
+                out.append(json.dumps(name))
+                out.append(": " if inner is not None else ":")
+                _dump(member, out, inner)
+            else:
+                _dump(item, out, inner)
+        if level is not None:
+            out.append("\n" + "    " * level)
+        out.append(closing)
+    elif isinstance(v, float):
+        if math.isnan(v):
+            out.append('"nan"')
+        elif math.isinf(v):
+            out.append('"inf"' if v > 0 else '"-inf"')
+        else:
+            out.append(repr(v))
+    else:
+        out.append(json.dumps(v))
+
+
+def to_plain(value: Any) -> Any:
+    """A JObj tree as plain dicts and lists (later duplicate names win, as json.loads)."""
+    if isinstance(value, JObj):
+        return {k: to_plain(v) for k, v in value}
+    if isinstance(value, list):
+        return [to_plain(v) for v in value]
+    return value
+
+
+# ---------------------------------------------------------------------------- formatting
+
+
+def format_type(btf: Btf, type_id: int, data: bytes) -> Any:
+    """The JSON value bpftool's ``formatted`` view shows for ``data`` of a BTF type.
+
+    Follows bpftool 7.1 (``btf_dumper.c``) except where it is plainly awkward
+    or broken, as docs/cli.md lists: bitfields and 128-bit integers print as
+    numbers (bpftool: hex strings), floats as numbers (bpftool cannot print
+    them), and ``_Bool`` reads only its own byte (bpftool reads an int).
+
+    Raises:
+        BtfError: a kind that has no data representation (a function type).
+    """
+    return _fmt(btf, type_id, data, "value")
+
+
+def _fmt(btf: Btf, tid: int, data: bytes, path: str) -> Any:
+    t = btf.get(tid)
+    k = t.kind
+    if k in MODIFIERS:
+        return _fmt(btf, t.ref, data, path)
+    if k is Kind.INT:
+        return _fmt_int(t, data)
+    if k is Kind.PTR:
+        return int.from_bytes(data[:8], "little")
+    if k is Kind.FLOAT:
+        if t.size == 4:
+            return float(struct.unpack_from("<f", data)[0])
+        if t.size == 8:
+            return float(struct.unpack_from("<d", data)[0])
+        raise BtfError(path, f"{t.size}-byte float is not supported")
+    if k is Kind.ENUM:
+        # bpftool: the value read sign-extended at the enum's size, compared
+        # with each enumerator's value as a __s32.
+        v = int.from_bytes(data[: t.size], "little", signed=True)
+        for e in t.enumerators:
+            ev = e.raw - (1 << 32) if e.raw & 0x80000000 else e.raw
+            if ev == v:
+                return e.name
+        return v
+    if k is Kind.ENUM64:
+        u = int.from_bytes(data[:8], "little")
+        for e in t.enumerators:
+            if e.raw == u:
+                return e.name
+        return u
+    if k is Kind.ARRAY:
+        if btf.is_char_array(t):
+            text = c_string(data[: t.nelems], strict=False)
+            if text is not None:
+                return text
+        esz = btf.size_of(t.elem, path)
+        return [
+            _fmt(btf, t.elem, data[i * esz : (i + 1) * esz], f"{path}[{i}]")
+            for i in range(t.nelems)
+        ]
+    if k in (Kind.STRUCT, Kind.UNION):
+        obj = JObj()
+        for m in t.members:
+            bf = btf.bitfield(m, t.kflag)
+            if bf is not None:
+                obj.append((m.name, _bits(btf, m.type_id, data, *bf)))
+            else:
+                off = btf.member_offset(m, t.kflag) // 8
+                size = btf.size_of(m.type_id, path)
+                obj.append((m.name, _fmt(btf, m.type_id, data[off : off + size], path)))
+        return obj
+    if k is Kind.DATASEC:
+        entries = []
+        for m in t.members:
+            var = btf.get(m.type_id)
+            off = m.bit_offset // 8
+            size = btf.size_of(var.ref, path)
+            entries.append(JObj([(var.name, _fmt(btf, var.ref, data[off : off + size], path))]))
+        return JObj([(t.name, entries)])
+    if k is Kind.VAR:
+        return JObj([(t.name, _fmt(btf, t.ref, data, path))])
+    raise BtfError(path, f"{btf.describe(tid)} ({k.name}) has no data to show")
+
+
+def _fmt_int(t: BtfType, data: bytes) -> Any:
+    signed = bool(t.int_encoding & 1)
+    if t.is_bitfield_int:
+        raw = int.from_bytes(data[: t.size], "little") >> t.int_offset
+        v = raw & ((1 << t.int_bits) - 1)
+        if signed and v >> (t.int_bits - 1):
+            v -= 1 << t.int_bits
+        return v
+    if t.int_encoding & 4:  # BOOL
+        return any(data[: t.size])
+    if t.int_encoding & 2 and t.size == 1:  # CHAR
+        return chr(data[0])
+    return int.from_bytes(data[: t.size], "little", signed=signed)
+
+
+def _bits(btf: Btf, type_id: int, data: bytes, offset: int, width: int) -> int:
+    lo = offset // 8
+    hi = (offset + width + 7) // 8
+    v = (int.from_bytes(data[lo:hi], "little") >> (offset - lo * 8)) & ((1 << width) - 1)
+    base = btf.resolve(type_id)
+    if base.kind is Kind.INT:
+        signed = bool(base.int_encoding & 1)
+    elif base.kind in (Kind.ENUM, Kind.ENUM64):
+        signed = btf.enum_signed(base)
+    else:
+        signed = False
+    if signed and v >> (width - 1):
+        v -= 1 << width
+    return v
+
+
+def _hex_bytes(data: bytes) -> list[str]:
+    return [f"0x{b:02x}" for b in data]
+
+
+def render(value: Any) -> str:
+    """A compact one-line text form of a formatted value, for the table view."""
+    if isinstance(value, JObj):
+        return "{" + ", ".join(f"{k or '(anon)'}={render(v)}" for k, v in value) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(render(v) for v in value) + "]"
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+# ---------------------------------------------------------------------------- maps
+
+
+def _map_ids() -> Iterator[int]:
+    """Every map id in the kernel, ascending (BPF_MAP_GET_NEXT_ID)."""
+    from . import _ffi
+
+    lib = _ffi.get_lib()
+    nxt = _ffi.ffi.new("__u32 *")
+    cur = 0
+    while True:
+        ret = lib.bpf_map_get_next_id(cur, nxt)
+        if ret < 0:
+            if -ret == 2:  # ENOENT: no more maps
+                return
+            _ffi.check(ret, "list maps")
+        cur = int(nxt[0])
+        yield cur
+
+
+@dataclass(frozen=True)
+class MapRow:
+    """One map of ``typedmaps list``: its info plus fdinfo's memlock and frozen."""
+
+    info: MapInfo
+    memlock: int | None
+    frozen: bool | None
+
+
+def _fdinfo(fd: int) -> dict[str, str]:
+    out: dict[str, str] = {}
+    try:
+        with open(f"/proc/self/fdinfo/{fd}") as f:
+            for line in f:
+                name, _, val = line.partition(":")
+                out[name.strip()] = val.strip()
+    except OSError:
+        pass
+    return out
+
+
+def _row(h: MapHandle) -> MapRow:
+    fdi = _fdinfo(h.fileno())
+    memlock = fdi.get("memlock")
+    frozen = fdi.get("frozen")
+    return MapRow(
+        h.info(),
+        int(memlock) if memlock and memlock.isdigit() else None,
+        bool(int(frozen)) if frozen and frozen.isdigit() else None,
+    )
+
+
+def iter_maps() -> Iterator[MapRow]:
+    """Every map in the kernel with its info; maps that vanish meanwhile are skipped."""
+    for map_id in _map_ids():
+        try:
+            h = MapHandle.from_map_id(map_id)
+        except KeyNotFoundError:
+            continue
+        with h:
+            yield _row(h)
+
+
+def open_map(spec: str) -> MapHandle:
+    """Open the map named by a MAP argument: a pin path, ``id:N`` or ``name:NAME``.
+
+    Raises:
+        UsageError: a malformed id, or a name that several maps have (the
+            message lists their ids).
+        KeyNotFoundError: no such map, id or pin.
+    """
+    if spec.startswith("id:"):
+        text = spec[3:]
+        if not text.isdigit() or not 0 < int(text) <= 0xFFFFFFFF:
+            raise UsageError(f"MAP {spec!r}: id:N needs a positive map id")
+        return MapHandle.from_map_id(int(text))
+    if spec.startswith("name:"):
+        name = spec[5:]
+        if not name:
+            raise UsageError("MAP 'name:': a name is needed")
+        ids = [r.info.id for r in iter_maps() if r.info.name in (name, name[:15])]
+        if not ids:
+            raise KeyNotFoundError(2, f"find map {name!r}", "no map has this name")
+        if len(ids) > 1:
+            shown = ", ".join(f"id:{i}" for i in ids)
+            raise UsageError(
+                f"MAP {spec!r} is ambiguous: {len(ids)} maps are named {name!r} ({shown}); "
+                "pick one with id:N"
+            )
+        return MapHandle.from_map_id(ids[0])
+    if spec.startswith("pinned:"):
+        spec = spec[7:]
+    if not spec:
+        raise UsageError("MAP is empty: give a pin path, id:N or name:NAME")
+    return MapHandle.from_pinned_path(spec, readonly=True)
+
+
+def _map_type_name(mt: MapType) -> str:
+    return mt.name.lower()
+
+
+def _list_json(r: MapRow) -> JObj:
+    i = r.info
+    obj = JObj(
+        [
+            ("id", i.id),
+            ("type", _map_type_name(i.map_type)),
+            ("name", i.name),
+            ("flags", int(i.map_flags)),
+            ("bytes_key", i.key_size),
+            ("bytes_value", i.value_size),
+            ("max_entries", i.max_entries),
+        ]
+    )
+    if r.memlock is not None:
+        obj.append(("bytes_memlock", r.memlock))
+    if r.frozen is not None:
+        obj.append(("frozen", int(r.frozen)))
+    if i.btf_id:
+        obj.append(("btf_id", i.btf_id))
+    return obj
+
+
+def _list_text(r: MapRow) -> str:
+    i = r.info
+    name = i.name or "(none)"
+    parts = [
+        f"{i.id}: {_map_type_name(i.map_type)}  name {name}  flags 0x{int(i.map_flags):x}",
+        f"\tkey {i.key_size}B  value {i.value_size}B  max_entries {i.max_entries}",
+    ]
+    if r.memlock is not None:
+        parts[1] += f"  memlock {r.memlock}B"
+    extra = []
+    if i.btf_id:
+        extra.append(f"btf_id {i.btf_id}")
+    if r.frozen:
+        extra.append("frozen")
+    if extra:
+        parts.append("\t" + "  ".join(extra))
+    return "\n".join(parts)
+
+
+# ---------------------------------------------------------------------------- commands
+
+
+def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
+    rows = list(iter_maps())
+    if args.json:
+        out.write(dumps([_list_json(r) for r in rows], pretty=args.pretty) + "\n")
+    else:
+        for r in rows:
+            out.write(_list_text(r) + "\n")
+    return EXIT_OK
+
+
+def _load_btf(info: MapInfo) -> Btf | None:
+    if not info.btf_id or not info.btf_value_type_id:
+        return None
+    return Btf.from_kernel(info.btf_id)
+
+
+def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
+    with open_map(args.map) as h:
+        row = _row(h)
+        btf = _load_btf(row.info)
+        if args.json:
+            obj = _list_json(row)
+            if btf is not None:
+                if row.info.btf_key_type_id:
+                    obj.append(("key_type", btf.describe(row.info.btf_key_type_id)))
+                obj.append(("value_type", btf.describe(row.info.btf_value_type_id)))
+            out.write(dumps(obj, pretty=args.pretty) + "\n")
+            return EXIT_OK
+        out.write(_list_text(row) + "\n")
+        if btf is not None:
+            for what, tid in (
+                ("key", row.info.btf_key_type_id),
+                ("value", row.info.btf_value_type_id),
+            ):
+                if tid:
+                    out.write(f"{what}: {btf.describe(tid)} ({btf.size_of(tid)} bytes)\n")
+                    for line in layout(btf, tid):
+                        out.write("    " + line + "\n")
+    return EXIT_OK
+
+
+def layout(btf: Btf, type_id: int) -> list[str]:
+    """Member lines (offset, size or bits, name, C type) of a struct or union, else []."""
+    t = btf.resolve(type_id)
+    if t.kind not in (Kind.STRUCT, Kind.UNION):
+        return []
+    lines = []
+    for i, m in enumerate(t.members):
+        name = btf.member_name(t.members, i)
+        bf = btf.bitfield(m, t.kflag)
+        if bf is not None:
+            where = f"bit {bf[0]:>5}  :{bf[1]:<4}"
+        else:
+            off = btf.member_offset(m, t.kflag) // 8
+            where = f"@{off:<5} {btf.size_of(m.type_id):>4}B "
+        lines.append(f"{where} {name}: {btf.describe(m.type_id)}")
+    return lines
+
+
+class _Progress:
+    def __init__(self, enabled: bool, total: int, err: TextIO) -> None:
+        self.enabled = enabled
+        self.total = total
+        self.err = err
+        self.count = 0
+
+    def tick(self) -> None:
+        self.count += 1
+        if self.enabled and self.count % 1000 == 0:
+            self.err.write(f"\rdumped {self.count} entries (max_entries {self.total})")
+            self.err.flush()
+
+    def done(self) -> None:
+        if self.enabled and self.count >= 1000:
+            self.err.write(f"\rdumped {self.count} entries{' ' * 24}\n")
+            self.err.flush()
+
+
+def _entries(h: MapHandle) -> Iterator[tuple[bytes | None, bytes | list[bytes]]]:
+    """Raw (key, value or per-CPU values) pairs in get_next_key order.
+
+    Keys are looked up by the kernel's own key bytes; an entry deleted
+    between the two calls is skipped. QUEUE and STACK give their head
+    (peek), the only element readable without removing it.
+    """
+    mt = h.map_type
+    if mt in (MapType.QUEUE, MapType.STACK):
+        head = h.peek()
+        if head is not None:
+            yield None, head
+        return
+    if mt is MapType.BLOOM_FILTER:
+        return
+    percpu = mt.is_percpu
+    for key in h.keys():  # noqa: SIM118 - a MapHandle is not iterable
+        value: bytes | list[bytes] | None
+        value = h.lookup_percpu(key) if percpu else h.lookup(key)
+        if value is not None:
+            yield key, value
+
+
+def cmd_dump(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    with open_map(args.map) as h:
+        info = h.info()
+        mt = info.map_type
+        if mt is MapType.BLOOM_FILTER:
+            raise NotSupportedError(
+                95, "dump", "a bloom filter cannot be listed: it only answers membership"
+            )
+        btf = _load_btf(info)
+        fmt_key = _formatter(btf, info.btf_key_type_id, info.key_size)
+        fmt_value = _formatter(btf, info.btf_value_type_id, info.value_size)
+        want = args.progress or (info.max_entries > PROGRESS_THRESHOLD and err.isatty())
+        progress = _Progress(bool(want), info.max_entries, err)
+        entries = (_entry(k, v, fmt_key, fmt_value) for k, v in _entries(h))
+        if args.json:
+            _write_json(entries, out, progress, pretty=args.pretty)
+        else:
+            _write_table(h, entries, out, progress)
+        progress.done()
+    return EXIT_OK
+
+
+def _formatter(btf: Btf | None, type_id: int, size: int) -> Callable[[bytes], Any]:
+    if btf is None or not type_id:
+        return _hex_bytes
+    btf.schema(type_id, size=size)  # the same checks the typed layer makes
+    return lambda data: format_type(btf, type_id, data[:size])
+
+
+def _entry(
+    key: bytes | None,
+    value: bytes | list[bytes],
+    fmt_key: Callable[[bytes], Any],
+    fmt_value: Callable[[bytes], Any],
+) -> JObj:
+    obj = JObj()
+    if key is not None:
+        obj.append(("key", fmt_key(key)))
+    if isinstance(value, list):
+        obj.append(
+            ("values", [JObj([("cpu", i), ("value", fmt_value(v))]) for i, v in enumerate(value)])
+        )
+    else:
+        obj.append(("value", fmt_value(value)))
+    return obj
+
+
+def _write_json(entries: Iterator[JObj], out: TextIO, progress: _Progress, *, pretty: bool) -> None:
+    out.write("[")
+    first = True
+    for e in entries:
+        if not first:
+            out.write(",")
+        first = False
+        if pretty:
+            out.write("\n    " + dumps(e, pretty=True).replace("\n", "\n    "))
+        else:
+            out.write(dumps(e))
+        progress.tick()
+    out.write("\n]\n" if pretty and not first else "]\n")
+
+
+def _write_table(h: MapHandle, entries: Iterator[JObj], out: TextIO, progress: _Progress) -> None:
+    width = shutil.get_terminal_size((120, 24)).columns
+    i = h.info()
+    out.write(
+        f"{i.id}: {_map_type_name(i.map_type)} {i.name!r}  key {i.key_size}B  "
+        f"value {i.value_size}B  max_entries {i.max_entries}\n"
+    )
+    n = 0
+    for e in entries:
+        n += 1
+        progress.tick()
+        fields = dict(e)
+        key_txt = render(fields["key"]) if "key" in fields else None
+        if "values" in fields:
+            values = [(f"cpu{c[0][1]}", c[1][1]) for c in fields["values"]]
+        else:
+            values = [("", fields["value"])]
+        for label, v in values:
+            val_txt = render(v)
+            head = f"{key_txt}" if key_txt is not None else "head"
+            if label:
+                head += f" [{label}]"
+            line = f"{head} => {val_txt}"
+            if len(line) <= width or not isinstance(v, JObj):
+                out.write(line + "\n")
+                continue
+            out.write(f"{head} =>\n")
+            for name, sub in v:
+                out.write(f"    {name or '(anon)'}: {render(sub)}\n")
+    out.write(f"({n} {'entry' if n == 1 else 'entries'})\n")
+
+
+def cmd_gen(args: argparse.Namespace, out: TextIO) -> int:
+    from .codegen import generate_module
+
+    text = generate_module(args.object, module_doc=None)
+    if args.output and args.output != "-":
+        with open(args.output, "w") as f:
+            f.write(text)
+    else:
+        out.write(text)
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------- main
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for docs and tests)."""
+    p = argparse.ArgumentParser(
+        prog="typedmaps",
+        description="Inspect BPF maps with their BTF types, and generate typed Python modules.",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    mapdoc = "a bpffs pin path, id:N or name:NAME"
+
+    lp = sub.add_parser("list", help="every map in the kernel (like bpftool map list)")
+    lp.add_argument("--json", action="store_true", help="JSON output")
+    lp.add_argument("--pretty", action="store_true", help="indented JSON")
+
+    sp = sub.add_parser("show", help="one map's info and key/value layout")
+    sp.add_argument("map", metavar="MAP", help=mapdoc)
+    sp.add_argument("--json", action="store_true", help="JSON output")
+    sp.add_argument("--pretty", action="store_true", help="indented JSON")
+
+    dp = sub.add_parser("dump", help="every entry, decoded with the map's BTF")
+    dp.add_argument("map", metavar="MAP", help=mapdoc)
+    dp.add_argument("--json", action="store_true", help="bpftool-style formatted JSON")
+    dp.add_argument("--pretty", action="store_true", help="indented JSON")
+    dp.add_argument(
+        "--progress",
+        action="store_true",
+        help=f"report progress on stderr (default: on a tty, above {PROGRESS_THRESHOLD} entries)",
+    )
+
+    gp = sub.add_parser("gen", help="write a typed Python module for an object's maps")
+    gp.add_argument("object", metavar="OBJ", help="a BPF object file built with -g")
+    gp.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    return p
+
+
+def exit_code(exc: BaseException) -> int:
+    """The exit status for an error (docs/cli.md lists them)."""
+    if isinstance(exc, UsageError):
+        return EXIT_USAGE
+    if isinstance(exc, KeyNotFoundError):
+        return EXIT_NOT_FOUND
+    if isinstance(exc, MapPermissionError):
+        return EXIT_PERMISSION
+    if isinstance(exc, NotSupportedError | BtfError):
+        return EXIT_UNSUPPORTED
+    if isinstance(exc, CodecError):
+        return EXIT_USAGE
+    if isinstance(exc, MapError):
+        return EXIT_ERROR
+    return EXIT_ERROR
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (errors go to stderr, no traceback)."""
+    args = build_parser().parse_args(argv)
+    out, err = sys.stdout, sys.stderr
+    try:
+        if args.command == "list":
+            return cmd_list(args, out)
+        if args.command == "show":
+            return cmd_show(args, out)
+        if args.command == "dump":
+            return cmd_dump(args, out, err)
+        return cmd_gen(args, out)
+    except TypedMapsError as exc:
+        err.write(f"typedmaps {args.command}: {exc}\n")
+        return exit_code(exc)
+    except OSError as exc:  # writing the output file, a closed pipe
+        if isinstance(exc, BrokenPipeError):
+            _silence_stdout()
+            return EXIT_OK
+        err.write(f"typedmaps {args.command}: {exc}\n")
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        err.write("\n")
+        return 130
+
+
+def _silence_stdout() -> None:
+    # Python flushes stdout at exit; after EPIPE that flush would print a traceback.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
