@@ -101,6 +101,10 @@ _NOT_A_CONSTRUCTOR: Final = (
     "Map.{name}(): a Map belongs to a BpfObject (obj.maps[name]); "
     "use MapHandle.{name}() for a standalone map"
 )
+#: Parsed once: test_run is often called in loops.
+_TEST_RUN_OPTS: Final = ffi.typeof("struct bpf_test_run_opts *")
+_TEST_RUN_OPTS_SZ: Final = ffi.sizeof("struct bpf_test_run_opts")
+_CHARS: Final = ffi.typeof("char[]")
 #: libbpf's own errno values (LIBBPF_ERRNO__*) start here.
 _LIBBPF_ERRNO_START: Final = 4000
 
@@ -726,7 +730,18 @@ class Program:
     :meth:`test_run` and :meth:`attach`.
     """
 
-    __slots__ = ("__weakref__", "_name", "_obj", "_ptr", "_section", "_type")
+    __slots__ = (
+        "__weakref__",
+        "_ctx_out",
+        "_name",
+        "_needs_packet",
+        "_obj",
+        "_on_cpu_flag",
+        "_ptr",
+        "_run_op",
+        "_section",
+        "_type",
+    )
 
     def __init__(self, _obj: BpfObject, _ptr: Any) -> None:
         """Private: programs come from ``BpfObject.programs``."""
@@ -736,6 +751,11 @@ class Program:
         self._name = _cstr(lib.bpf_program__name(_ptr)) or ""
         self._section = _cstr(lib.bpf_program__section_name(_ptr)) or ""
         self._type = ProgramType(lib.bpf_program__type(_ptr))
+        # decided once per program, not per test run
+        self._run_op = f"test_run {self._name}"
+        self._needs_packet = self._type in _PACKET_TYPES
+        self._ctx_out = self._type not in _NO_CTX_OUT
+        self._on_cpu_flag = self._type in _RUN_ON_CPU_FLAG
 
     @property
     def name(self) -> str:
@@ -838,13 +858,17 @@ class Program:
                 packet or context; ENOSPC: data_size_out too small, the
                 program did run).
         """
-        fd = self.fd
-        op = f"test_run {self._name}"
+        if self._obj._state is _State.CLOSED:
+            raise MapClosedError(f"{self._where()} is closed (its BpfObject is closed)")
+        fd = self._obj._lib.bpf_program__fd(self._ptr)
+        if fd < 0:
+            fd = self.fd  # raises the right error
+        op = self._run_op
         ptype = self._type
-        data = _bytes_arg(data_in, "data_in")
-        if not isinstance(repeat, int) or isinstance(repeat, bool) or not 1 <= repeat < 2**31:
+        data = data_in if data_in.__class__ is bytes else _bytes_arg(data_in, "data_in")
+        if repeat.__class__ is not int or not 1 <= repeat < 2**31:
             raise CodecError("repeat", repeat, f"{op}: must be an integer in [1, 2**31)")
-        if ptype in _PACKET_TYPES and len(data) < _ETH_HLEN:
+        if self._needs_packet and len(data) < _ETH_HLEN:
             raise CodecError(
                 "data_in",
                 data,
@@ -855,11 +879,11 @@ class Program:
             out_size = len(data) + _OUT_HEADROOM if data else 0
         else:
             out_size = _u32(data_size_out, "data_size_out")
-        if cpu is not None and (not isinstance(cpu, int) or isinstance(cpu, bool) or cpu < 0):
+        if cpu is not None and (cpu.__class__ is not int or cpu < 0):
             raise CodecError("cpu", cpu, f"{op}: must be a non-negative integer")
 
-        opts = ffi.new("struct bpf_test_run_opts *")
-        opts.sz = ffi.sizeof("struct bpf_test_run_opts")
+        opts = ffi.new(_TEST_RUN_OPTS)
+        opts.sz = _TEST_RUN_OPTS_SZ
         keep: list[Any] = []
         if data:
             din = ffi.from_buffer(data)
@@ -868,7 +892,7 @@ class Program:
             opts.data_size_in = len(data)
         dout = NULL
         if out_size:
-            dout = ffi.new("char[]", out_size)
+            dout = ffi.new(_CHARS, out_size)
             opts.data_out = dout
             opts.data_size_out = out_size
         cout = NULL
@@ -880,17 +904,17 @@ class Program:
             keep.append(cin)
             opts.ctx_in = cin
             opts.ctx_size_in = ctx_len
-            if ptype not in _NO_CTX_OUT and ctx_len:
-                cout = ffi.new("char[]", ctx_len)
+            if self._ctx_out and ctx_len:
+                cout = ffi.new(_CHARS, ctx_len)
                 opts.ctx_out = cout
                 opts.ctx_size_out = ctx_len
         # The kernel treats repeat 0 as 1; raw_tp and tracing runs refuse any other value.
         opts.repeat = repeat if repeat > 1 else 0
 
-        run = _ffi.get_lib().bpf_prog_test_run_opts
+        run = self._obj._lib.bpf_prog_test_run_opts
         if cpu is None:
             ret = run(fd, opts)
-        elif ptype in _RUN_ON_CPU_FLAG:
+        elif self._on_cpu_flag:
             online = _online_cpus()
             if cpu not in online:
                 raise CodecError("cpu", cpu, f"{op}: CPU {cpu} is not online {sorted(online)}")
@@ -1119,6 +1143,7 @@ class BpfObject:
     __slots__ = (
         "__weakref__",
         "_buf",
+        "_lib",
         "_links",
         "_map_alias",
         "_maps",
@@ -1133,6 +1158,7 @@ class BpfObject:
     def __init__(self, _ptr: Any, _buf: Any) -> None:
         """Private: use :meth:`open`."""
         lib = _ffi.get_lib()
+        self._lib = lib
         self._ptr = _ptr
         self._buf = _buf
         self._state = _State.OPEN
