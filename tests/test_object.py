@@ -234,6 +234,23 @@ def test_preload_settings_reach_the_kernel(flows_obj: tm.BpfObject) -> None:
     assert shown["max_entries"] == 4096
 
 
+def test_value_and_key_size_can_change_before_load(flows_obj: tm.BpfObject) -> None:
+    """libbpf allows resizing; the kernel then takes the map without its BTF types."""
+    sources = flows_obj.maps["sources"]
+    sources.value_size = 16  # the program writes 8 bytes: still within the value
+    assert sources.value_size == 16
+    flows_obj.load()
+    info = sources.info()
+    assert info.value_size == 16
+    flows_obj.programs["count_flows"].test_run(ipv4_frame("10.0.0.7", "10.0.0.1", UDP, 1, 2))
+    value = sources.lookup(ipaddress.IPv4Address("10.0.0.7").packed)
+    assert value is not None
+    assert len(value) == 16
+    # the program's update copies value_size bytes from an 8-byte stack slot:
+    # the first 8 are the count, the rest is whatever sat next to it
+    assert value[:8] == struct.pack("<Q", 1)
+
+
 def test_preload_setting_checks(flows_obj: tm.BpfObject) -> None:
     flows = flows_obj.maps["flows"]
     with pytest.raises(tm.CodecError):
@@ -763,6 +780,11 @@ def test_test_run_result_and_argument_checks(flows_obj: tm.BpfObject) -> None:
     with pytest.raises(tm.ObjectError, match="data_out needs") as exc:
         prog.test_run(frame, data_size_out=16)
     assert exc.value.errno == errno.ENOSPC
+    # a kernel error during a pinned run still restores the thread's affinity
+    for cpu in cpus():
+        with pytest.raises(tm.ObjectError, match="data_out needs"):
+            prog.test_run(frame, cpu=cpu, data_size_out=16)
+        assert os.sched_getaffinity(0) == before
 
 
 def test_events_queue_and_cpu_pinning(bpf: None) -> None:
