@@ -420,7 +420,13 @@ class Map(MapHandle):
 
     @property
     def value_size(self) -> int:
-        """Value size in bytes; settable before load."""
+        """Value size in bytes; settable before load.
+
+        When a size no longer matches the map's BTF type, libbpf creates the
+        map without BTF (it logs "Retrying without BTF"). The program is not
+        recompiled: a BPF update copies value_size bytes from wherever it
+        points, so resize only maps whose programs expect it.
+        """
         if self._loaded:
             return self._value_size
         return int(self._lib.bpf_map__value_size(self._live_ptr()))
