@@ -2,7 +2,8 @@
 
 Random schemas (ints of every size, sign and byte order, floats, Bytes,
 PaddedString, Padding, Const, Enum, FlagsEnum, Default, Aligned, BitStruct,
-nested Struct, Array and DataclassStruct records made on the fly) are paired
+classes of a user's own with a fast-leaf hook, nested Struct, Array and
+DataclassStruct records made on the fly) are paired
 with random values, valid and invalid, and random bytes. For each:
 
 - a value encodes to exactly ``schema.build(value)``, or raises CodecError
@@ -27,6 +28,7 @@ from typing import Any, TypeAlias
 import construct as cs
 import pytest
 from construct_typed import DataclassMixin, DataclassStruct, csfield, csfield_noinit
+from construct_typed.generic_wrapper import Construct
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -234,7 +236,76 @@ def bit_struct() -> Strategy:
     return st.just(Spec(schema, valid, valid | st.just({"hi": 99, "lo": 0, "f": True})))
 
 
+class Port(Construct[int, int]):
+    """A construct class of a user's own: a big-endian u16 that refuses bools."""
+
+    def _parse(self, stream: Any, context: Any, path: Any) -> int:
+        return int.from_bytes(cs.stream_read(stream, 2, path), "big")
+
+    def _build(self, obj: Any, stream: Any, context: Any, path: Any) -> Any:
+        if not isinstance(obj, int) or isinstance(obj, bool) or not 0 <= obj < 65536:
+            raise cs.IntegerError(f"bad port {obj!r}", path=path)
+        cs.stream_write(stream, obj.to_bytes(2, "big"), 2, path)
+        return obj
+
+    def _sizeof(self, context: Any, path: Any) -> int:
+        return 2
+
+    def typedmaps_fast_leaf(self) -> tuple[str, None, Callable[[Any], int]]:
+        return ">H", None, _exact_int
+
+
+def _exact_int(value: Any) -> int:
+    if type(value) is not int:
+        raise TypeError(value)
+    return value
+
+
+class Tag(Construct[str | bytes, str | bytes]):
+    """char[4]: a str when it is letters then NULs, else the raw bytes."""
+
+    def _parse(self, stream: Any, context: Any, path: Any) -> str | bytes:
+        return _tag_decode(cs.stream_read(stream, 4, path))
+
+    def _build(self, obj: Any, stream: Any, context: Any, path: Any) -> Any:
+        cs.stream_write(stream, _tag_encode(obj), 4, path)
+        return obj
+
+    def _sizeof(self, context: Any, path: Any) -> int:
+        return 4
+
+    def typedmaps_fast_leaf(
+        self,
+    ) -> tuple[str, Callable[[bytes], str | bytes], Callable[[Any], bytes]]:
+        return "4s", _tag_decode, _tag_encode
+
+
+def _tag_decode(data: bytes) -> str | bytes:
+    head = data.rstrip(b"\x00")
+    return head.decode("ascii") if head.isalpha() and head.isascii() else data
+
+
+def _tag_encode(obj: Any) -> bytes:
+    if isinstance(obj, str):
+        raw = obj.encode("ascii")
+        if len(raw) > 4:
+            raise cs.StringError("too long")
+        return raw + bytes(4 - len(raw))
+    if isinstance(obj, bytes) and len(obj) == 4:
+        return obj
+    raise cs.StringError(f"bad tag {obj!r}")
+
+
+def custom_leaf() -> Strategy:
+    port_valid = st.integers(0, 65535)
+    port = Spec(Port(), port_valid, port_valid | st.sampled_from([-1, 65536, True, 1.0, "80"]))
+    tag_valid = st.text("abcxyz", max_size=4) | st.binary(min_size=4, max_size=4)
+    tag_bad = st.sampled_from(["abcde", "é", b"abc", 5])
+    return st.sampled_from([port, Spec(Tag(), tag_valid, tag_valid | tag_bad)])
+
+
 leaves: Strategy = st.one_of(
+    custom_leaf(),
     format_int(),
     format_int(),
     bytes_integer(),

@@ -26,7 +26,7 @@ from construct_typed import DataclassStruct, TEnum, TFlagsEnum
 
 from .errors import CodecError
 
-__all__ = ["Codec", "make_codec"]
+__all__ = ["FAST_LEAF_HOOK", "Codec", "make_codec"]
 
 T = TypeVar("T")
 
@@ -335,6 +335,23 @@ def _explain_parse(sc: cs.Construct[Any, Any], data: bytes, path: str) -> _Probl
 # ---------------------------------------------------------------------------
 
 
+#: A construct class of your own can take part in fast plans by defining a
+#: method of this name, returning ``(format, decode, encode)``:
+#:
+#: - ``format``: one struct item with an optional byte order, e.g. ``"<I"``,
+#:   ``">h"``, ``"<f"`` or ``"16s"``, of exactly the construct's size;
+#: - ``decode``: None, or a function from the unpacked item to exactly what
+#:   the construct's parse returns; it must raise where parse raises;
+#: - ``encode``: None, or a function from a value to the item to pack; it
+#:   must raise (anything) wherever the construct's build raises, and may
+#:   raise more often (construct then decides).
+#:
+#: The class must also read nothing from the context. Prove the hook with a
+#: property test against the class's own parse/build, as
+#: tests/test_codec_equivalence.py does for construct's classes.
+FAST_LEAF_HOOK = "typedmaps_fast_leaf"
+
+
 class _NoPlan(Exception):
     """A schema part has no fast plan; the codec falls back to construct."""
 
@@ -559,9 +576,45 @@ class _Planner:
             dec, enc = _adapter_funcs(sc)
             f, g = self.bind(dec, "_f"), self.bind(enc, "_g")
             return _Wrap(self.plan(sc.subcon), dec=f"{f}({{}})", enc=[f"{{x}} = {g}({{x}})"])  # type: ignore[attr-defined]
+        hook = getattr(kind, FAST_LEAF_HOOK, None)
+        if callable(hook):
+            return self.custom_leaf(sc)
         if _context_free(sc):
             return self.opaque(sc)
         raise _NoPlan(kind.__name__)
+
+    def custom_leaf(self, sc: cs.Construct[Any, Any]) -> _Leaf:
+        """A construct class of its own that offers a fast leaf (see FAST_LEAF_HOOK)."""
+        try:
+            fmt, dec, enc = getattr(sc, FAST_LEAF_HOOK)()
+            one = struct.Struct(fmt)
+            size = _fixed_size(sc)
+            items = len(one.unpack(bytes(one.size)))
+        except Exception as exc:
+            raise _NoPlan(f"{FAST_LEAF_HOOK} failed: {exc!r}") from None
+        if size != one.size or items != 1:
+            raise _NoPlan(f"{FAST_LEAF_HOOK} format {fmt!r} is not one item of {size} bytes")
+        endian, code = ("", fmt) if fmt[:1] not in ("<", ">", "=", "!") else (fmt[0], fmt[1:])
+        endian = {"=": _NATIVE, "!": ">"}.get(endian, endian)
+        base = code.lstrip("0123456789")
+        if size == 1 or base in ("s", "?", "x", "p"):
+            endian = ""
+        leaf = _Leaf(code, endian, size)
+        if len(base) != 1:
+            raise _NoPlan(f"{FAST_LEAF_HOOK} format {fmt!r} is not one item")
+        if base in "bBhHiIlLqQ":
+            leaf.kind, leaf.signed = "int", base.islower()
+        elif base in "efd":
+            leaf.kind = "float"
+        elif base != "s":
+            raise _NoPlan(f"{FAST_LEAF_HOOK} format {fmt!r}: use an int, float or 'Ns' code")
+        if dec is not None:
+            leaf.dec.append(f"{self.bind(dec, '_f')}({{}})")
+        if enc is not None:
+            leaf.enc.append(f"{{x}} = {self.bind(enc, '_g')}({{x}})")
+        if base == "s":  # struct would pad or cut a wrong length silently
+            leaf.enc.append(f"if len({{x}}) != {size}: raise _S")
+        return leaf
 
     def format_field(self, fmtstr: str) -> _Leaf:
         endian, code = fmtstr[0], fmtstr[1]
