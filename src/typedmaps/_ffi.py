@@ -76,8 +76,12 @@ def _open() -> Any:
             lib = ffi.dlopen(LIBBPF_SONAME)
         except OSError as exc:
             found = ctypes.util.find_library("bpf")
-            extra = f" (found {found}, which is not ABI version 1)" if found else ""
-            raise LibbpfNotFoundError(f"{_INSTALL_HINT}{extra}: {exc}") from exc
+            extra = ""
+            if found and found != LIBBPF_SONAME:
+                extra = f" (the system has {found}, another ABI version)"
+            raise LibbpfNotFoundError(
+                f"cannot load {LIBBPF_SONAME}. {_INSTALL_HINT}{extra}. ({exc})"
+            ) from exc
         try:
             lib.libbpf_num_possible_cpus  # noqa: B018 - probe one 1.x symbol
         except AttributeError as exc:
@@ -132,13 +136,24 @@ def check(ret: int, operation: str, *, einval_unsupported: bool = False, path: b
 def check_ptr(ptr: Any, operation: str) -> Any:
     """For libbpf calls that return NULL and set errno."""
     if ptr == NULL:
-        err = ffi.errno or 22
-        raise error_from_errno(err, operation)
+        raise last_errno_error(operation)
     return ptr
 
 
+#: libbpf's own error codes (LIBBPF_ERRNO__FORMAT, ...) start here; they
+#: have no text in libc, but libbpf_strerror() knows them.
+_LIBBPF_ERRNO_START: Final = 4000
+
+
 def last_errno_error(operation: str) -> MapError:
-    return error_from_errno(ffi.errno or 22, operation)
+    """The named error for the errno a libbpf call left behind (EINVAL if none)."""
+    err = ffi.errno or 22
+    detail = None
+    if err >= _LIBBPF_ERRNO_START:
+        buf = ffi.new("char[]", 256)
+        if get_lib().libbpf_strerror(err, buf, 256) == 0:
+            detail = ffi.string(buf).decode("utf-8", "replace")
+    return error_from_errno(err, operation, detail=detail)
 
 
 def num_possible_cpus() -> int:
