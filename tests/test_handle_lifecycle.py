@@ -353,3 +353,15 @@ def test_unclosed_handle_warns_and_closes(bpf: None) -> None:
     with pytest.warns(ResourceWarning, match=r"unclosed MapHandle\(name='tm_leak'"):
         leak()
     assert open_fds() == before
+
+
+@kinds(KINDS)
+def test_fileno_and_as_fd_borrow_the_map_fd(make_map: MakeMap, kind: Kind) -> None:
+    h = kind.create(make_map)
+    fd = h.fileno()
+    assert h.as_fd() == fd
+    assert os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:bpf-map"
+    # A borrowed fd is good for anything that takes a map fd, e.g. from_fd.
+    with tm.MapHandle.from_fd(h.as_fd()) as other:
+        assert other.id == h.id
+    assert h.fileno() == fd
