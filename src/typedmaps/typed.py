@@ -224,8 +224,12 @@ class _ValuesView(ValuesView[_VO]):
 class _KeyedMap(MutableMapping[K, _VO], Generic[K, _VO, _VI]):
     """What TypedMap and PerCpuTypedMap share: iteration, deletion, batches.
 
-    Subclasses set ``_dv`` (raw value bytes -> one element) and ``_dvm``
-    (chunk of values -> list of elements) and ``_evm`` (elements -> bytes).
+    ``K`` is the key type, ``_VO`` what one key reads as (``V``, or
+    ``list[V]`` per CPU) and ``_VI`` what one key is written from (``V``, or
+    ``Sequence[V]``). Subclasses set ``_value_codec`` and ``_dv`` (raw value
+    bytes -> ``_VO``) and implement ``_encode_one``, ``_encode_values`` and
+    ``_decode_values``; their ``__getitem__``/``get``/``__setitem__`` are
+    written out in full, for speed.
     """
 
     __slots__ = (
@@ -247,6 +251,7 @@ class _KeyedMap(MutableMapping[K, _VO], Generic[K, _VO, _VI]):
 
     _h: MapHandle
     _key_codec: Codec[K]
+    _value_codec: Codec[Any]
     _ek: Callable[[K], bytes]
     _dk: Callable[[bytes], K]
     _ekm: Callable[[Iterable[K]], bytes]
@@ -316,9 +321,8 @@ class _KeyedMap(MutableMapping[K, _VO], Generic[K, _VO, _VI]):
 
     def __repr__(self) -> str:
         h = self._h
-        vc: Codec[Any] = getattr(self, "_value_codec")  # noqa: B009 (slot set by subclasses)
         return (
-            f"{type(self).__name__}(key={self._key_codec.name}, value={vc.name}, "
+            f"{type(self).__name__}(key={self._key_codec.name}, value={self._value_codec.name}, "
             f"map={h.name!r}, type={h.map_type.name}{', closed' if h.closed else ''})"
         )
 
