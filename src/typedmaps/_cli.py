@@ -126,7 +126,7 @@ def format_type(btf: Btf, type_id: int, data: bytes) -> Any:
     Follows bpftool 7.1 (``btf_dumper.c``) except where it is plainly awkward
     or broken, as docs/cli.md lists: bitfields and 128-bit integers print as
     numbers (bpftool: hex strings), floats as numbers (bpftool cannot print
-    them), and ``_Bool`` reads only its own byte (bpftool reads an int).
+    them),.
 
     Raises:
         BtfError: a kind that has no data representation (a function type).
