@@ -14,7 +14,6 @@ map, when the map is wrapped.
 from __future__ import annotations
 
 import dataclasses
-import operator
 import re
 import struct
 import sys
@@ -829,32 +828,20 @@ class _Emitter:
         if done is not None:
             return done
         p = self.planner
-        if node.kind == "int":
-            order = "little" if node.endian == "<" else "big"
-            fb = p.bind(int.from_bytes, "_fb")
-            tb = p.bind(int.to_bytes, "_tb")
-            ix = p.bind(operator.index, "_ix")
-            s = node.signed
-            conv = _Leaf(
-                f"{node.size}s",
-                "",
-                node.size,
-                dec=[f"{fb}({{}}, {order!r}, signed={s})", *node.dec],
-                enc=[*node.enc, f"{{x}} = {tb}({ix}({{x}}), {node.size}, {order!r}, signed={s})"],
-            )
-        elif node.kind == "float":
-            one = struct.Struct(node.endian + node.code)
-            u = p.bind(one.unpack, "_u")
-            k = p.bind(one.pack, "_pk")
-            conv = _Leaf(
-                f"{node.size}s",
-                "",
-                node.size,
-                dec=[f"{u}({{}})[0]", *node.dec],
-                enc=[*node.enc, f"{{x}} = {k}({{x}})"],
-            )
-        else:  # pragma: no cover - only ints and floats carry a byte order
+        if node.kind not in ("int", "float"):  # pragma: no cover - nothing else has one
             raise _NoPlan("byte order")
+        # One-item structs in the field's own byte order: the same acceptance
+        # and range checks as packing the field in place, as a bound C call.
+        one = struct.Struct(node.endian + node.code)
+        u = p.bind(one.unpack, "_u")
+        k = p.bind(one.pack, "_pk")
+        conv = _Leaf(
+            f"{node.size}s",
+            "",
+            node.size,
+            dec=[f"{u}({{}})[0]", *node.dec],
+            enc=[*node.enc, f"{{x}} = {k}({{x}})"],
+        )
         self.converted[id(node)] = conv
         return conv
 
