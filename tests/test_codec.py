@@ -8,7 +8,10 @@ the exact objects, and the wording of errors.
 from __future__ import annotations
 
 import dataclasses
+import platform
+import shutil
 import struct
+import subprocess
 from typing import Any
 
 import construct as cs
@@ -17,6 +20,8 @@ from construct_typed import DataclassMixin, DataclassStruct, csfield, csfield_no
 
 from typedmaps.codec import Codec, make_codec
 from typedmaps.errors import CodecError
+
+from .conftest import need
 
 
 @dataclasses.dataclass
@@ -340,3 +345,77 @@ def test_bad_strides_and_short_buffers_are_value_errors() -> None:
         codec.decode_strided(bytes(8), 1, 2)
     with pytest.raises(ValueError, match="cannot hold 3 records"):
         codec.decode_strided(bytes(8), 3, 4)
+
+
+# -- the C padding example of docs/codecs.md -------------------------------------
+
+EVENT_C = """
+#include <stddef.h>
+#include <stdio.h>
+#include <linux/types.h>
+struct event {
+    __u8   kind;
+    __u32  pid;
+    __u64  ts_ns;
+    __be16 sport;
+    __u64  bytes;
+    char   comm[16];
+    __u8   flags;
+};
+#define OFF(f) printf("%s %zu\\n", #f, offsetof(struct event, f))
+int main(void) {
+    OFF(kind); OFF(pid); OFF(ts_ns); OFF(sport); OFF(bytes); OFF(comm); OFF(flags);
+    printf("sizeof %zu\\n", sizeof(struct event));
+    return 0;
+}
+"""
+
+
+@dataclasses.dataclass
+class Event(DataclassMixin):
+    kind: int = csfield(cs.Int8ul)
+    _pad0: None = csfield_noinit(cs.Padding(3))
+    pid: int = csfield(cs.Int32ul)
+    ts_ns: int = csfield(cs.Int64ul)
+    sport: int = csfield(cs.Int16ub)
+    _pad1: None = csfield_noinit(cs.Padding(6))
+    bytes: int = csfield(cs.Int64ul)
+    comm: str = csfield(cs.PaddedString(16, "ascii"))
+    flags: int = csfield(cs.Int8ul)
+    _pad2: None = csfield_noinit(cs.Padding(7))
+
+
+def schema_offsets(schema: DataclassStruct[Any]) -> dict[str, int]:
+    """Field offsets of a DataclassStruct, padding fields left out."""
+    offsets: dict[str, int] = {}
+    offset = 0
+    for sub in schema.subcon.subcons:
+        name = str(sub.name)
+        if not name.startswith("_"):
+            offsets[name] = offset
+        offset += sub.sizeof()
+    offsets["sizeof"] = offset
+    return offsets
+
+
+def test_the_documented_c_struct_matches_its_schema(tmp_path: Any) -> None:
+    compiler = shutil.which("clang") or shutil.which("cc")
+    need(compiler is not None, "no C compiler to take offsetof() from")
+    assert compiler is not None
+    src = tmp_path / "event.c"
+    src.write_text(EVENT_C)
+    exe = tmp_path / "event"
+    include = f"-I/usr/include/{platform.machine()}-linux-gnu"
+    subprocess.run([compiler, include, "-o", str(exe), str(src)], check=True)
+    out = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout
+    c_offsets = {name: int(n) for name, n in (line.split() for line in out.splitlines())}
+    schema = DataclassStruct(Event)
+    assert schema_offsets(schema) == c_offsets
+    codec = make_codec(schema)
+    assert codec.fast
+    assert codec.size == c_offsets["sizeof"] == 56
+    ev = Event(kind=2, pid=42, ts_ns=7, sport=443, bytes=1500, comm="curl", flags=1)
+    raw = codec.encode(ev)
+    assert raw[c_offsets["sport"] : c_offsets["sport"] + 2] == b"\x01\xbb"
+    assert raw[c_offsets["comm"] : c_offsets["comm"] + 5] == b"curl\x00"
+    assert codec.decode(raw) == ev
