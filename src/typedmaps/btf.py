@@ -78,6 +78,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar, cast, overload
 
 import construct as cs
+from construct_typed import DataclassMixin, DataclassStruct
 from construct_typed.generic_wrapper import Construct
 
 from .errors import CodecError, SizeMismatchError, error_from_errno
@@ -101,10 +102,12 @@ __all__ = [
     "MapDef",
     "OverlayEnd",
     "UnionMember",
+    "UnionRecord",
     "map_schemas",
 ]
 
 E = TypeVar("E", bound=enum.IntEnum)
+D = TypeVar("D", bound=DataclassMixin)
 T = TypeVar("T")
 
 #: Pointer size of the BPF target and of 64-bit kernels.
@@ -1428,6 +1431,18 @@ class UnionMember(Construct[T | None, T | None], Generic[T]):
 
     def _sizeof(self, context: Any, path: Any) -> int:
         return 0
+
+
+def UnionRecord(dc_type: type[D]) -> DataclassStruct[D]:
+    """``DataclassStruct`` for a union record (what ``typedmaps gen`` writes for a union).
+
+    Every member of a union record may be None, so construct would treat
+    the record as buildable from nothing and construct-typing's ``csfield``
+    would refuse it. A union value is still always given: this marks it so.
+    """
+    s: DataclassStruct[D] = DataclassStruct(dc_type)
+    s.flagbuildnone = False
+    return s
 
 
 class OverlayEnd(Construct[None, None]):

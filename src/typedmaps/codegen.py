@@ -186,7 +186,11 @@ class _Gen:
             return _Typ(
                 f"list[{elem.ann}]", f"cs.Array({t.nelems}, {elem.expr})", f"Sequence[{elem.ann}]"
             )
-        if k in (Kind.STRUCT, Kind.UNION):
+        if k is Kind.UNION:
+            cls = self.record(t, hint, path)
+            self.uses.add("UnionRecord")
+            return _Typ(cls, f"UnionRecord({cls})")
+        if k is Kind.STRUCT:
             cls = self.record(t, hint, path)
             self.uses.add("DataclassStruct")
             return _Typ(cls, f"DataclassStruct({cls})")
@@ -454,6 +458,7 @@ def _imports(uses: set[str]) -> str:
             "Float32",
             "OverlayEnd",
             "UnionMember",
+            "UnionRecord",
         )
         if n in uses
     )
