@@ -5,7 +5,10 @@ One run measures every implementation on the same kind of map (a HASH with
 a 16-byte key and a 32-byte value, and a PERCPU_HASH of the same shape) and
 the same keys, in rounds: each round runs every group once, in a shuffled
 order, and the report keeps the best (lowest) ns per element of each
-measurement over the rounds, plus the median. The ratios and the issue's
+measurement over the rounds, plus the median. Time is the measuring
+thread's CPU time by default (user + kernel, CLOCK_THREAD_CPUTIME_ID, in C
+and in Python alike), so time slices lost to other processes on this
+shared machine do not count; --clock wall uses wall time instead. The ratios and the issue's
 targets are computed from those best times. A JSON record goes to
 bench/results/<timestamp>.json (and to --json PATH).
 
@@ -81,6 +84,10 @@ OP_TITLES: Final = {
 }
 
 Samples = dict[str, dict[str, list[float]]]
+Clock = Callable[[], int]
+#: cpu: this thread's CPU time (user + kernel), so time slices lost to other
+#: processes on a shared machine do not count; wall: perf_counter.
+CLOCKS: Final[dict[str, Clock]] = {"cpu": time.thread_time_ns, "wall": time.perf_counter_ns}
 
 
 # --------------------------------------------------------------------------- records
@@ -189,8 +196,8 @@ def build_cbench() -> Path:
 class CBench:
     """Runs the C baseline once per round (a fresh process with its own maps)."""
 
-    def __init__(self, binary: Path, entries: int, ops: int, batch: int) -> None:
-        self.cmd = [str(binary), str(entries), str(ops), str(batch)]
+    def __init__(self, binary: Path, entries: int, ops: int, batch: int, clock: str) -> None:
+        self.cmd = [str(binary), str(entries), str(ops), str(batch), clock]
 
     def run_round(self) -> dict[str, float]:
         proc = subprocess.run(self.cmd, capture_output=True, text=True, check=False)
@@ -211,7 +218,8 @@ class FloorBench:
     must do); ``lookup_nocopy`` only calls.
     """
 
-    def __init__(self, maps: Maps) -> None:
+    def __init__(self, maps: Maps, clock: Clock) -> None:
+        self.clock = clock
         self.ffi: Any = cffi.FFI()
         self.ffi.cdef("int bpf_map_lookup_elem(int fd, const char *key, char *value);")
         self.lib: Any = cast(Any, self.ffi.dlopen("libbpf.so.1"))
@@ -229,7 +237,7 @@ class FloorBench:
         look = self.lib.bpf_map_lookup_elem
         buffer = self.ffi.buffer
         buf = self.ffi.new("char[]", VALUE_SIZE)
-        clock = time.perf_counter_ns
+        clock = self.clock
 
         t0 = clock()
         for k in keys:
@@ -250,9 +258,10 @@ class FloorBench:
 class HandleBench:
     """typedmaps.MapHandle: bytes keys and values, the library's public byte API."""
 
-    def __init__(self, maps: Maps, batch: int) -> None:
+    def __init__(self, maps: Maps, batch: int, clock: Clock) -> None:
         self.maps = maps
         self.batch = batch
+        self.clock = clock
         self.keys = [key_bytes(i) for i in range(maps.ops)]
         self.values = [value_bytes(i) for i in range(maps.ops)]
         n = maps.entries
@@ -267,7 +276,7 @@ class HandleBench:
     def run_round(self) -> dict[str, float]:
         out: dict[str, float] = {}
         h, keys, values = self.maps.hash, self.keys, self.values
-        clock = time.perf_counter_ns
+        clock = self.clock
 
         lookup = h.lookup
         t0 = clock()
@@ -310,8 +319,9 @@ class HandleBench:
 class TypedBench:
     """typedmaps.TypedMap / PerCpuTypedMap over the same maps, dataclass records."""
 
-    def __init__(self, maps: Maps) -> None:
+    def __init__(self, maps: Maps, clock: Clock) -> None:
         self.maps = maps
+        self.clock = clock
         self.typed = tm.TypedMap(maps.hash, key=KEY_SCHEMA, value=VALUE_SCHEMA)
         self.percpu = tm.PerCpuTypedMap(maps.percpu, key=KEY_SCHEMA, value=VALUE_SCHEMA)
         self.keys = [BenchKey(*key_fields(i)) for i in range(maps.ops)]
@@ -328,7 +338,7 @@ class TypedBench:
     def run_round(self) -> dict[str, float]:
         out: dict[str, float] = {}
         m, keys, values = self.typed, self.keys, self.values
-        clock = time.perf_counter_ns
+        clock = self.clock
 
         t0 = clock()
         for k in keys:
@@ -370,9 +380,10 @@ class TypedBench:
 class BccInProcess:
     """BCC's tables imported into this interpreter (see bench/bcc_side.py)."""
 
-    def __init__(self, maps: Maps) -> None:
+    def __init__(self, maps: Maps, clock_name: str) -> None:
         import bcc_side
 
+        self.clock = bcc_side.CLOCKS[clock_name]
         table_mod, self.version = bcc_side.load_bcc()
         self.bench = bcc_side.BccBench(
             table_mod, maps.hash.fileno(), maps.entries, maps.percpu.fileno(), maps.ops
@@ -380,13 +391,13 @@ class BccInProcess:
         self.mode = "in-process"
 
     def run_round(self) -> dict[str, float]:
-        return self.bench.run_round()
+        return self.bench.run_round(self.clock)
 
 
 class BccSubprocess:
     """BCC under Debian's /usr/bin/python3, on this process's map fds (pass_fds)."""
 
-    def __init__(self, maps: Maps) -> None:
+    def __init__(self, maps: Maps, clock_name: str) -> None:
         if not os.access(SYSTEM_PYTHON, os.X_OK):
             raise ImportError(f"{SYSTEM_PYTHON} not found")
         self.fds = (maps.hash.fileno(), maps.percpu.fileno())
@@ -397,6 +408,7 @@ class BccSubprocess:
             f"--pfd={self.fds[1]}",
             f"--entries={maps.entries}",
             f"--ops={maps.ops}",
+            f"--clock={clock_name}",
         ]
         self.mode = "subprocess"
         self.version = str(self._run().get("bcc_version", "?"))
@@ -415,19 +427,21 @@ class BccSubprocess:
         return {k: float(v) for k, v in data.items() if k in OPS}
 
 
-def make_bcc(maps: Maps, mode: str) -> tuple[BccInProcess | BccSubprocess | None, str]:
+def make_bcc(
+    maps: Maps, mode: str, clock_name: str
+) -> tuple[BccInProcess | BccSubprocess | None, str]:
     """The BCC group for ``mode`` (auto, inprocess, subprocess, off), or None and why."""
     if mode == "off":
         return None, "disabled (--bcc off)"
     errors = []
     if mode in ("auto", "inprocess"):
         try:
-            return BccInProcess(maps), ""
+            return BccInProcess(maps, clock_name), ""
         except ImportError as exc:
             errors.append(f"in-process: {exc}")
     if mode in ("auto", "subprocess"):
         try:
-            return BccSubprocess(maps), ""
+            return BccSubprocess(maps, clock_name), ""
         except ImportError as exc:
             errors.append(f"subprocess: {exc}")
     return None, "; ".join(errors)
@@ -634,7 +648,10 @@ def render(record: dict[str, Any]) -> str:
     results = record["results"]
     lines = [
         f"typedmaps benchmark: {p['entries']:,} entries, {p['ops']:,} per-op keys, "
-        f"best of {p['rounds']} rounds, batch {p['batch']}, {p['ncpus']} possible CPUs",
+        f"best of {p['rounds']} rounds, {p['clock']} clock, batch {p['batch']}, "
+        f"{p['ncpus']} possible CPUs",
+        f"load average at start {record['loadavg_start']}, at end "
+        f"{record['env']['loadavg_end'][0]} ({record['env']['online_cpus']} online CPUs)",
         "",
     ]
     head = f"{'ns per element':<20}" + "".join(f"{GROUP_TITLES[g]:>12}" for g in GROUPS)
@@ -698,6 +715,7 @@ def environment(bcc_version: str | None, bcc_mode: str | None) -> dict[str, Any]
         "bcc": bcc_version,
         "bcc_mode": bcc_mode,
         "git": commit,
+        "loadavg_end": [round(x, 2) for x in os.getloadavg()],
     }
 
 
@@ -735,6 +753,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="auto",
         help="how to run BCC: imported here, or under /usr/bin/python3 (default auto)",
     )
+    p.add_argument(
+        "--clock",
+        choices=sorted(CLOCKS),
+        default="cpu",
+        help="cpu: this thread's CPU time, robust on a shared machine (default); wall",
+    )
     p.add_argument("--json", type=Path, help="also write the JSON record here")
     p.add_argument("--results-dir", type=Path, default=RESULTS_DIR, help="where records go")
     p.add_argument("--seed", type=int, default=0, help="seed of the per-round group order")
@@ -768,17 +792,21 @@ def main(argv: list[str] | None = None) -> int:
     def say(msg: str) -> None:
         print(f"bench: {msg}", file=sys.stderr, flush=True)
 
+    load = os.getloadavg()[0]
+    if load > 0.5:
+        say(f"warning: load average {load:.2f}: other work shares the CPUs, expect noise")
     cbin = build_cbench()
+    clock = CLOCKS[args.clock]
     unavailable: dict[str, str] = {}
     say(f"filling maps ({args.entries:,} + {args.ops:,} per-CPU entries)")
     with Maps(args.entries, args.ops) as maps:
         runners: dict[str, Callable[[], dict[str, float]]] = {
-            "c": CBench(cbin, args.entries, args.ops, args.batch).run_round,
-            "floor": FloorBench(maps).run_round,
-            "handle": HandleBench(maps, args.batch).run_round,
-            "typed": TypedBench(maps).run_round,
+            "c": CBench(cbin, args.entries, args.ops, args.batch, args.clock).run_round,
+            "floor": FloorBench(maps, clock).run_round,
+            "handle": HandleBench(maps, args.batch, clock).run_round,
+            "typed": TypedBench(maps, clock).run_round,
         }
-        bcc, why_bcc = make_bcc(maps, args.bcc)
+        bcc, why_bcc = make_bcc(maps, args.bcc, args.clock)
         if bcc is not None:
             runners["bcc"] = bcc.run_round
         else:
@@ -814,7 +842,7 @@ def main(argv: list[str] | None = None) -> int:
         "schema": SCHEMA_VERSION,
         "timestamp": stamp.isoformat(timespec="seconds"),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "unit": "ns per element; best (lowest) of the rounds, median alongside",
+        "unit": f"ns per element ({args.clock} clock); best (lowest) of the rounds, median too",
         "params": {
             "entries": args.entries,
             "ops": args.ops,
@@ -826,7 +854,9 @@ def main(argv: list[str] | None = None) -> int:
             "key_size": KEY_SIZE,
             "value_size": VALUE_SIZE,
             "seed": args.seed,
+            "clock": args.clock,
         },
+        "loadavg_start": round(load, 2),
         "env": environment(
             getattr(bcc, "version", None) if bcc else None, bcc.mode if bcc else None
         ),
