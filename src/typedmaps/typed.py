@@ -245,6 +245,7 @@ class _KeyedMap(MutableMapping[K, _VO], Generic[K, _VO, _VI]):
         "_h",
         "_key_codec",
         "_lookup",
+        "_rd",
         "_update",
         "_value_codec",
     )
@@ -258,6 +259,9 @@ class _KeyedMap(MutableMapping[K, _VO], Generic[K, _VO, _VI]):
     _dkm: Callable[[bytes, int], list[K]]
     _dv: Callable[[bytes], _VO]
     _lookup: Callable[[int, bytes, int], bytes | None]
+    # The hot paths unpack one tuple instead of loading four attributes:
+    # (handle, its raw lookup, key encode, value decode).
+    _rd: tuple[MapHandle, Callable[[int, bytes, int], bytes | None], Callable[[K], bytes], Any]
     _update: Callable[[int, bytes, bytes, int], None]
     _fixed: bool
     _batch: bool
@@ -275,6 +279,7 @@ class _KeyedMap(MutableMapping[K, _VO], Generic[K, _VO, _VI]):
         self._dkm = key_codec.decode_many
         self._lookup = handle._lookup_raw
         self._update = handle._update_raw
+        self._rd = (handle, handle._lookup_raw, key_codec.encode, None)
         self._fixed = mt.has_fixed_keys
         # Try BPF_MAP_LOOKUP_BATCH on every keyed type (LPM_TRIE has it since
         # Linux 6.x, DEVMAP_HASH has none); the first ENOTSUPP switches this off.
@@ -394,10 +399,11 @@ class _KeyedMap(MutableMapping[K, _VO], Generic[K, _VO, _VI]):
             CodecError: ``key`` does not encode with the key schema (a value
                 of the wrong type is a bug to report, not a miss).
         """
-        fd = self._h._fd
+        h, lookup, ek, _ = self._rd
+        fd = h._fd
         if fd < 0:
             self._fd()
-        return self._lookup(fd, self._ek(key), 0) is not None  # type: ignore[arg-type]
+        return lookup(fd, ek(key), 0) is not None  # type: ignore[arg-type]
 
     @overload
     def pop(self, key: K, /) -> _VO: ...
@@ -785,10 +791,23 @@ class TypedMap(_KeyedMap[K, V, V]):
         CodecError: a schema has no fixed size.
     """
 
-    __slots__ = ("_ev",)
+    __slots__ = ("_ev", "_wr")
 
     _value_codec: Codec[V]
     _ev: Callable[[V], bytes]
+    _rd: tuple[
+        MapHandle,
+        Callable[[int, bytes, int], bytes | None],
+        Callable[[K], bytes],
+        Callable[[bytes], V],
+    ]
+    # (handle, its raw update, key encode, value encode)
+    _wr: tuple[
+        MapHandle,
+        Callable[[int, bytes, bytes, int], None],
+        Callable[[K], bytes],
+        Callable[[V], bytes],
+    ]
 
     def __init__(
         self,
@@ -803,6 +822,8 @@ class TypedMap(_KeyedMap[K, V, V]):
         self._value_codec = vc
         self._ev = vc.encode
         self._dv = vc.decode
+        self._rd = (handle, handle._lookup_raw, self._ek, vc.decode)
+        self._wr = (handle, handle._update_raw, self._ek, vc.encode)
 
     @property
     def value_codec(self) -> Codec[V]:
@@ -817,13 +838,14 @@ class TypedMap(_KeyedMap[K, V, V]):
             CodecError: the key does not encode, or the value does not decode.
             MapClosedError: the handle is closed.
         """
-        fd = self._h._fd
+        h, lookup, ek, dv = self._rd
+        fd = h._fd
         if fd < 0:
             self._fd()
-        raw = self._lookup(fd, self._ek(key), 0)
+        raw = lookup(fd, ek(key), 0)
         if raw is None:
             raise _not_found("lookup", key)
-        return self._dv(raw)
+        return dv(raw)
 
     @overload
     def get(self, key: K, /) -> V | None: ...
@@ -833,13 +855,14 @@ class TypedMap(_KeyedMap[K, V, V]):
     def get(self, key: K, default: T, /) -> V | T: ...
     def get(self, key: K, default: Any = None, /) -> Any:
         """The value under ``key``, or ``default`` when it is absent."""
-        fd = self._h._fd
+        h, lookup, ek, dv = self._rd
+        fd = h._fd
         if fd < 0:
             self._fd()
-        raw = self._lookup(fd, self._ek(key), 0)
+        raw = lookup(fd, ek(key), 0)
         if raw is None:
             return default
-        return self._dv(raw)
+        return dv(raw)
 
     def __setitem__(self, key: K, value: V) -> None:
         """Store ``value`` under ``key`` (BPF_ANY: insert or overwrite).
@@ -849,10 +872,11 @@ class TypedMap(_KeyedMap[K, V, V]):
             MapFullError: a hash map has no room.
             KeyNotFoundError: an ARRAY index out of range.
         """
-        fd = self._h._fd
+        h, update, ek, ev = self._wr
+        fd = h._fd
         if fd < 0:
             self._fd()
-        self._update(fd, self._ek(key), self._ev(value), 0)
+        update(fd, ek(key), ev(value), 0)
 
     def _encode_one(self, value: V) -> bytes:
         return self._ev(value)
@@ -888,13 +912,22 @@ class PerCpuTypedMap(_KeyedMap[K, list[V], Sequence[V]]):
         SizeMismatchError: a schema's size differs from the map's.
     """
 
-    __slots__ = ("_dvs", "_evs", "_ncpus", "_slot")
+    __slots__ = ("_dvs", "_evs", "_ncpus", "_rdp", "_slot")
 
     _value_codec: Codec[V]
     _ncpus: int
     _slot: int
     _dvs: Callable[[bytes, int, int], list[V]]
     _evs: Callable[[Sequence[V], int], bytes]
+    # (handle, its raw lookup, key encode, strided value decode, CPUs, slot size)
+    _rdp: tuple[
+        MapHandle,
+        Callable[[int, bytes, int], bytes | None],
+        Callable[[K], bytes],
+        Callable[[bytes, int, int], list[V]],
+        int,
+        int,
+    ]
 
     def __init__(
         self,
@@ -912,6 +945,14 @@ class PerCpuTypedMap(_KeyedMap[K, list[V], Sequence[V]]):
         self._dvs = vc.decode_strided
         self._evs = vc.encode_strided
         self._dv = self._decode_one
+        self._rdp = (
+            handle,
+            handle._lookup_raw,
+            self._ek,
+            vc.decode_strided,
+            handle._ncpus,
+            handle._slot,
+        )
 
     @property
     def value_codec(self) -> Codec[V]:
@@ -951,13 +992,14 @@ class PerCpuTypedMap(_KeyedMap[K, list[V], Sequence[V]]):
             KeyNotFoundError: the key is absent.
             CodecError: the key does not encode or a value does not decode.
         """
-        fd = self._h._fd
+        h, lookup, ek, dvs, ncpus, slot = self._rdp
+        fd = h._fd
         if fd < 0:
             self._fd()
-        raw = self._lookup(fd, self._ek(key), 0)
+        raw = lookup(fd, ek(key), 0)
         if raw is None:
             raise _not_found("lookup", key)
-        return self._dvs(raw, self._ncpus, self._slot)
+        return dvs(raw, ncpus, slot)
 
     @overload
     def get(self, key: K, /) -> list[V] | None: ...
@@ -967,13 +1009,14 @@ class PerCpuTypedMap(_KeyedMap[K, list[V], Sequence[V]]):
     def get(self, key: K, default: T, /) -> list[V] | T: ...
     def get(self, key: K, default: Any = None, /) -> Any:
         """The per-CPU values under ``key``, or ``default`` when it is absent."""
-        fd = self._h._fd
+        h, lookup, ek, dvs, ncpus, slot = self._rdp
+        fd = h._fd
         if fd < 0:
             self._fd()
-        raw = self._lookup(fd, self._ek(key), 0)
+        raw = lookup(fd, ek(key), 0)
         if raw is None:
             return default
-        return self._dvs(raw, self._ncpus, self._slot)
+        return dvs(raw, ncpus, slot)
 
     def __setitem__(self, key: K, value: Sequence[V]) -> None:
         """Store one value per possible CPU under ``key`` (BPF_ANY).
