@@ -96,10 +96,13 @@ def _codec_error(
 
 
 # Names of construct's ready-made singletons (Int64ul, Float32b, Flag, ...),
-# so a codec can say "Int64ul" instead of "<FormatField>".
+# so a codec can say "Int64ul" instead of "<FormatField>". Aliases (Short,
+# Byte, Single, ...) come first so the explicit IntNNxx/FloatNNx names win.
 _SINGLETON_NAMES: dict[int, str] = {
     id(obj): name
-    for name, obj in sorted(vars(cs).items())
+    for name, obj in sorted(
+        vars(cs).items(), key=lambda item: (item[0].startswith(("Int", "Float")), item[0])
+    )
     if isinstance(obj, cs.Construct) and not name.startswith("_") and name[0].isupper()
 }
 
@@ -1015,7 +1018,25 @@ class _Plan:
     source: str
 
 
+#: Plans are unrolled: an array of records becomes code per element. Past
+#: this many generated nodes (or lines), construct is used instead.
 _MAX_LINES = 20000
+
+
+def _weight(node: _Node) -> int:
+    """How many nodes the unrolled plan of ``node`` has."""
+    if isinstance(node, _Struct):
+        return 1 + sum(_weight(sub) for _, sub, _ in node.fields)
+    if isinstance(node, _Record):
+        return 1 + sum(_weight(sub) for _, sub in node.fields)
+    if isinstance(node, _Array):
+        elem = node.elem
+        if isinstance(elem, _Leaf) and not elem.dec and not elem.enc:
+            return 2  # one slice to decode, one *args to encode
+        return 1 + node.count * _weight(elem)
+    if isinstance(node, _Wrap | _Padded):
+        return 1 + _weight(node.inner)
+    return 1
 
 
 def _compile_plan(
@@ -1032,6 +1053,8 @@ def _compile_plan(
         return None
     if isinstance(root, _Leaf) and root.opaque:
         return None  # nothing to gain: construct would do all the work anyway
+    if _weight(root) > _MAX_LINES // 2:
+        return None
     counts: dict[str, int] = {}
     _count_endians(root, counts)
     prefix = "<" if counts.get("<", 0) >= counts.get(">", 0) else ">"
