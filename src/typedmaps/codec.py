@@ -1172,7 +1172,10 @@ class Codec(Generic[T]):
         if self._plan is not None:
             # Instance attributes shadow the methods below: a call goes
             # straight into the generated function, without a Python frame
-            # in between (a third of the cost of a small record).
+            # in between (measured: 50-70 ns a call, a quarter of encoding
+            # a 32-byte record). They carry the methods' documentation.
+            self._plan.encode.__doc__ = Codec.encode.__doc__
+            self._plan.decode.__doc__ = Codec.decode.__doc__
             self.__dict__["encode"] = self._plan.encode
             self.__dict__["decode"] = self._plan.decode
 
