@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import gc
 import struct
 import tracemalloc
 from typing import Any
@@ -223,7 +224,7 @@ def test_schema_sizes_are_checked_once(make_map: MakeMap) -> None:
 
 def test_schema_without_fixed_size(make_map: MakeMap) -> None:
     h = make_map(tm.MapType.HASH, key_size=4, value_size=8, max_entries=4)
-    with pytest.raises(tm.CodecError, match="GreedyBytes.*fixed"):
+    with pytest.raises(tm.CodecError, match=r"GreedyBytes.*fixed"):
         tm.TypedMap(h, key=cs.Int32ul, value=cs.GreedyBytes)
 
 
@@ -495,3 +496,24 @@ def test_big_array_clear_goes_in_batches(make_map: MakeMap) -> None:
     assert m[9999] == 0
     assert m[0] == 0
     assert sum(m.values()) == 0
+
+
+def test_full_reads_leave_the_gc_as_they_found_it(make_map: MakeMap) -> None:
+    """Chunks decode with the GC paused; the caller's loop body never sees it off."""
+    h = make_map(tm.MapType.HASH, key_size=4, value_size=8, max_entries=10_000)
+    m = tm.TypedMap(h, key=cs.Int32ul, value=cs.Int64ul)
+    m.update_batch([(i, i) for i in range(10_000)])
+    assert gc.isenabled()
+    assert all(gc.isenabled() for _ in m.items())
+    assert all(gc.isenabled() for _ in m)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        assert sum(v for _, v in m.items()) == sum(range(10_000))
+        assert not gc.isenabled()  # a caller's choice is kept
+    finally:
+        gc.enable()
+    broken = tm.TypedMap(h, key=cs.Int32ul, value=cs.Const(0, cs.Int64ul))
+    with pytest.raises(tm.CodecError):
+        list(broken.items())  # most values are not the constant 0
+    assert gc.isenabled()

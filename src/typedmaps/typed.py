@@ -39,12 +39,14 @@ check, one encode, the syscall and one decode, with the codec methods bound
 once in ``__init__``. Full reads (``items()``, ``values()``, iteration, ``len``)
 use BPF_MAP_LOOKUP_BATCH where the kernel has it for the map type (HASH,
 ARRAY, LRU and their per-CPU forms; LPM_TRIE since Linux 6.x), in chunks of
-at most 4096 elements, and decode each chunk at once; memory stays bounded
-on maps of millions of entries. Where the kernel answers ENOTSUPP (e.g.
-DEVMAP_HASH, or an older kernel), the map is walked key by key with
-BPF_MAP_GET_NEXT_KEY instead, and each value is looked up by the raw key
-bytes the kernel returned, never by a re-encoded key (a key written by BPF
-code may have non-zero padding that a decode/encode round trip would lose).
+at most 4096 elements, and decode each chunk at once, with the cyclic GC
+paused for that decode only (rescanning thousands of fresh records doubled
+the cost of a full read); memory stays bounded on maps of millions of
+entries. Where the kernel answers ENOTSUPP (e.g. DEVMAP_HASH, or an older
+kernel), the map is walked key by key with BPF_MAP_GET_NEXT_KEY instead, and
+each value is looked up by the raw key bytes the kernel returned, never by a
+re-encoded key (a key written by BPF code may have non-zero padding that a
+decode/encode round trip would lose).
 
 Static typing: the wrappers take schemas as ``Construct[K, K]`` (parses to
 and builds from ``K``), not ``Construct[K, Any]``. With ``Any`` in the build
@@ -62,6 +64,7 @@ import contextlib
 import copy
 import dataclasses
 import errno as _errno
+import gc
 import importlib
 import struct
 from collections.abc import (
@@ -555,21 +558,18 @@ class _KeyedMap(MutableMapping[K, _VO], Generic[K, _VO, _VI]):
         step = self._batch_size
         for start in range(0, n, step):
             stop = min(n, start + step)
-            yield from self._dkm(_array_indices(start, stop), stop - start)
+            yield from self._decode_keys(_array_indices(start, stop), stop - start)
 
     def _keys_gen(self) -> Iterator[K]:
-        dkm = self._dkm
         for count, kb, _ in self._raw_chunks():
-            yield from dkm(kb, count)
+            yield from self._decode_keys(kb, count)
 
     def _iter_items(self) -> Iterator[tuple[K, _VO]]:
         self._fd()
         return self._items_gen()
 
     def _items_gen(self) -> Iterator[tuple[K, _VO]]:
-        dkm, dvs = self._dkm, self._decode_values
-        for count, kb, vb in self._raw_chunks():
-            yield from zip(dkm(kb, count), dvs(vb, count), strict=True)
+        return self._decode_chunks(self._raw_chunks())
 
     def _raw_chunks(self) -> Iterator[tuple[int, bytes, bytes]]:
         """Every element as chunks (count, raw keys, raw values), at most one batch each."""
@@ -742,7 +742,32 @@ class _KeyedMap(MutableMapping[K, _VO], Generic[K, _VO, _VI]):
     def _decode_chunks(self, chunks: Iterator[tuple[int, bytes, bytes]]) -> Iterator[tuple[K, _VO]]:
         dkm, dvs = self._dkm, self._decode_values
         for count, kb, vb in chunks:
-            yield from zip(dkm(kb, count), dvs(vb, count), strict=True)
+            # A chunk makes up to 2 x 4096 records at once: with the cyclic GC
+            # running, each young collection rescans them (and a big heap makes
+            # the older generations' scans costly), which doubled the cost of a
+            # full read. Records hold no cycles, so collection waits for the end
+            # of the chunk; the caller's loop body runs with the GC as it was.
+            enabled = gc.isenabled()
+            if enabled:
+                gc.disable()
+            try:
+                keys = dkm(kb, count)
+                values = dvs(vb, count)
+            finally:
+                if enabled:
+                    gc.enable()
+            yield from zip(keys, values, strict=True)
+
+    def _decode_keys(self, data: bytes, count: int) -> list[K]:
+        """decode_many of one chunk of keys, with the GC paused (see _decode_chunks)."""
+        enabled = gc.isenabled()
+        if enabled:
+            gc.disable()
+        try:
+            return self._dkm(data, count)
+        finally:
+            if enabled:
+                gc.enable()
 
 
 class TypedMap(_KeyedMap[K, V, V]):
