@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
+import sys
 
 import construct as cs
 import pytest
@@ -66,11 +66,21 @@ def test_missing_schemas_without_btf(make_map: MakeMap) -> None:
     """A map made without BTF has no schemas to offer: the error says what to pass."""
     h = make_map(tm.MapType.HASH, key_size=4, value_size=8, max_entries=4)
     assert h.info().btf_id == 0
-    with pytest.raises(tm.TypedMapsError) as info:
+    with pytest.raises(tm.TypedMapsError, match="key= and value="):
         tm.typed(h)
-    if importlib.util.find_spec("typedmaps.btf") is None:
-        assert isinstance(info.value, tm.NotSupportedError)
-        assert "pass key= and value=" in str(info.value)
+    with pytest.raises(tm.TypedMapsError):
+        tm.typed(h, key=cs.Int32ul)  # the value schema would have to come from BTF
     q = make_map(tm.MapType.QUEUE, value_size=8, max_entries=4)
     with pytest.raises(tm.TypedMapsError):
         tm.typed(q)
+
+
+def test_missing_schemas_without_the_btf_module(
+    make_map: MakeMap, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An install without typedmaps.btf says that schemas are needed."""
+    monkeypatch.setitem(sys.modules, "typedmaps.btf", None)  # makes the import fail
+    h = make_map(tm.MapType.HASH, key_size=4, value_size=8, max_entries=4)
+    with pytest.raises(tm.NotSupportedError, match=r"schemas are needed.*pass key= and value="):
+        tm.typed(h)
+    assert isinstance(tm.typed(h, key=cs.Int32ul, value=cs.Int64ul), tm.TypedMap)
