@@ -210,33 +210,70 @@ class CBench:
 # --------------------------------------------------------------------------- cffi floor
 
 
-class FloorBench:
-    """The floor: a bare cffi ABI-mode loop over bpf_map_lookup_elem, nothing else.
+_FLOOR_CDEF: Final = "int bpf_map_lookup_elem(int fd, const char *key, char *value);"
 
-    Its own FFI and dlopen, so it measures cffi and libbpf alone. ``lookup``
-    also copies each value out into bytes (what any lookup returning bytes
-    must do); ``lookup_nocopy`` only calls.
+
+def build_api_floor() -> tuple[Any, Any] | str:
+    """An API-mode (compiled) cffi binding of bpf_map_lookup_elem, for comparison.
+
+    typedmaps uses ABI mode (no compiler needed at install). This builds the
+    same declaration out-of-line into build/bench/ so one run shows what a
+    compiled binding would save per call. Returns (ffi, lib), or why not.
+    """
+    import importlib
+
+    BUILD_DIR.mkdir(parents=True, exist_ok=True)
+    name = "_tmbench_api"
+    if str(BUILD_DIR) not in sys.path:
+        sys.path.insert(0, str(BUILD_DIR))
+    try:
+        mod = importlib.import_module(name)
+    except ImportError:
+        ffi = cffi.FFI()
+        ffi.cdef(_FLOOR_CDEF)
+        ffi.set_source(name, "#include <bpf/bpf.h>", libraries=["bpf"])
+        try:
+            ffi.compile(tmpdir=str(BUILD_DIR), verbose=False)
+            mod = importlib.import_module(name)
+        except Exception as exc:  # a missing compiler or header: just not measured
+            return f"could not build an API-mode cffi module: {type(exc).__name__}: {exc}"
+    return mod.ffi, mod.lib
+
+
+class FloorBench:
+    """The floor: bare cffi loops over bpf_map_lookup_elem, nothing else.
+
+    Its own FFI and dlopen, so it measures cffi and libbpf alone, with one
+    preallocated buffer and a view of it made once (no thread safety, no
+    checks). ``lookup`` copies each value out into bytes, as any lookup that
+    returns bytes must; ``lookup_nocopy`` only calls; ``lookup_api`` is
+    ``lookup`` through a compiled API-mode module (when one can be built).
     """
 
     def __init__(self, maps: Maps, clock: Clock) -> None:
         self.clock = clock
         self.ffi: Any = cffi.FFI()
-        self.ffi.cdef("int bpf_map_lookup_elem(int fd, const char *key, char *value);")
+        self.ffi.cdef(_FLOOR_CDEF)
         self.lib: Any = cast(Any, self.ffi.dlopen("libbpf.so.1"))
         self.fd = maps.hash.fileno()
         self.keys = [key_bytes(i) for i in range(maps.ops)]
-        buf = self.ffi.new("char[]", VALUE_SIZE)
-        if self.lib.bpf_map_lookup_elem(self.fd, self.keys[-1], buf):
-            raise RuntimeError("floor: lookup of a key the benchmark wrote failed")
-        if self.ffi.buffer(buf, VALUE_SIZE)[:] != value_bytes(maps.ops - 1):
-            raise RuntimeError("floor: lookup returned a wrong value")
+        self.api = build_api_floor()
+        want = value_bytes(maps.ops - 1)
+        for ffi, lib in [(self.ffi, self.lib)] + (
+            [self.api] if isinstance(self.api, tuple) else []
+        ):
+            buf = ffi.new("char[]", VALUE_SIZE)
+            if lib.bpf_map_lookup_elem(self.fd, self.keys[-1], buf):
+                raise RuntimeError("floor: lookup of a key the benchmark wrote failed")
+            if ffi.buffer(buf, VALUE_SIZE)[:] != want:
+                raise RuntimeError("floor: lookup returned a wrong value")
 
     def run_round(self) -> dict[str, float]:
         out: dict[str, float] = {}
         fd, keys = self.fd, self.keys
         look = self.lib.bpf_map_lookup_elem
-        buffer = self.ffi.buffer
         buf = self.ffi.new("char[]", VALUE_SIZE)
+        view = self.ffi.buffer(buf, VALUE_SIZE)
         clock = self.clock
 
         t0 = clock()
@@ -247,8 +284,19 @@ class FloorBench:
         t0 = clock()
         for k in keys:
             look(fd, k, buf)
-            buffer(buf, VALUE_SIZE)[:]
+            view[:]
         out["lookup"] = (clock() - t0) / len(keys)
+
+        if isinstance(self.api, tuple):
+            api_ffi, api_lib = self.api
+            look = api_lib.bpf_map_lookup_elem
+            buf = api_ffi.new("char[]", VALUE_SIZE)
+            view = api_ffi.buffer(buf, VALUE_SIZE)
+            t0 = clock()
+            for k in keys:
+                look(fd, k, buf)
+                view[:]
+            out["lookup_api"] = (clock() - t0) / len(keys)
         return out
 
 
@@ -424,7 +472,7 @@ class BccSubprocess:
 
     def run_round(self) -> dict[str, float]:
         data = self._run()
-        return {k: float(v) for k, v in data.items() if k in OPS}
+        return {k: float(v) for k, v in data.items() if isinstance(v, float | int)}
 
 
 def make_bcc(
@@ -555,6 +603,7 @@ TARGETS: Final = (
 # Ratios reported for information (no target).
 INFO_RATIOS: Final = (
     ("cffi floor lookup / C lookup", ("floor", "lookup"), ("c", "lookup")),
+    ("cffi API-mode floor / C lookup", ("floor", "lookup_api"), ("c", "lookup")),
     ("MapHandle.lookup / cffi floor", ("handle", "lookup"), ("floor", "lookup")),
     ("MapHandle.update / C update", ("handle", "update"), ("c", "update")),
     ("TypedMap[k]=v / MapHandle.update", ("typed", "update"), ("handle", "update")),
@@ -568,6 +617,16 @@ INFO_RATIOS: Final = (
     ),
     ("PerCpuTypedMap[k] / BCC PerCpuHash[k]", ("typed", "percpu_lookup"), ("bcc", "percpu_lookup")),
     ("TypedMap[k]=v / BCC table[k]=v", ("typed", "update"), ("bcc", "update")),
+    (
+        "TypedMap[k] / BCC table[k] + reading its fields",
+        ("typed", "lookup"),
+        ("bcc", "lookup_fields"),
+    ),
+    (
+        "TypedMap.items() / BCC items_lookup_batch + fields",
+        ("typed", "lookup_batch"),
+        ("bcc", "lookup_batch_fields"),
+    ),
 )
 
 
@@ -681,7 +740,7 @@ def render(record: dict[str, Any]) -> str:
             + ("bounded" if mem["bounded"] else "NOT bounded"),
         ]
     for group, why in record["unavailable"].items():
-        lines.append(f"{GROUP_TITLES[group]} not measured: {why}")
+        lines.append(f"{GROUP_TITLES.get(group, group)} not measured: {why}")
     return "\n".join(lines)
 
 
@@ -800,9 +859,12 @@ def main(argv: list[str] | None = None) -> int:
     unavailable: dict[str, str] = {}
     say(f"filling maps ({args.entries:,} + {args.ops:,} per-CPU entries)")
     with Maps(args.entries, args.ops) as maps:
+        floor = FloorBench(maps, clock)
+        if isinstance(floor.api, str):
+            unavailable["floor.lookup_api"] = floor.api
         runners: dict[str, Callable[[], dict[str, float]]] = {
             "c": CBench(cbin, args.entries, args.ops, args.batch, args.clock).run_round,
-            "floor": FloorBench(maps, clock).run_round,
+            "floor": floor.run_round,
             "handle": HandleBench(maps, args.batch, clock).run_round,
             "typed": TypedBench(maps, clock).run_round,
         }
