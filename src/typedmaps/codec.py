@@ -1350,6 +1350,16 @@ def make_codec(schema: cs.Construct[T, Any], what: str = "value") -> Codec[T]:
     Raises:
         CodecError: ``schema`` is not a construct, or not of a fixed size
             (path is ``what``).
+
+    Example::
+
+        >>> codec = make_codec(DataclassStruct(FlowKey), "key")
+        >>> codec.size, codec.fast
+        (16, True)
+        >>> codec.decode(codec.encode(key)) == key
+        True
+        >>> codec.encode(FlowKey(saddr=-1, ...))
+        CodecError: key.saddr: cannot encode -1: -1 is out of range for Int32ul (0..4294967295)
     """
     if not isinstance(schema, cs.Construct):
         raise CodecError(what, schema, "not a construct schema")
