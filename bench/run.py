@@ -744,6 +744,36 @@ def render(record: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def render_markdown(record: dict[str, Any]) -> str:
+    """The same report as Markdown tables (for docs/performance.md and the README)."""
+    results = record["results"]
+    out = ["| ns per element | " + " | ".join(GROUP_TITLES[g] for g in GROUPS) + " |"]
+    out.append("|---|" + "---:|" * len(GROUPS))
+    for op in OPS:
+        cells = [_fmt_ns(_best(results, (g, op))) for g in GROUPS]
+        out.append(f"| {OP_TITLES[op]} | " + " | ".join(cells) + " |")
+    out += ["", "| target | ratio | limit | result |", "|---|---:|---|---|"]
+    for t in record["targets"]:
+        verdict = {True: "met", False: "**missed**", None: "not measured"}[t["met"]]
+        ratio = "-" if t["ratio"] is None else f"{t['ratio']:.2f}"
+        limit = "" if t["limit"] is None else f"{t['comparison']} {t['limit']:g}"
+        out.append(f"| {t['name']} | {ratio} | {limit} | {verdict} |")
+    out += ["", "| ratio | value |", "|---|---:|"]
+    for name, r in record["ratios"].items():
+        out.append(f"| {name} | {'-' if r is None else f'{r:.2f}'} |")
+    mem = record.get("memory")
+    if mem:
+        out += [
+            "",
+            f"Memory: {mem['entries']:,} entries through {mem['via']}: tracemalloc peak "
+            f"{mem['tracemalloc_peak_bytes'] / 2**20:.2f} MiB over the whole walk, "
+            f"{mem['tracemalloc_peak_first_tenth_bytes'] / 2**20:.2f} MiB over the first "
+            f"tenth; ru_maxrss grew {mem['maxrss_delta_kib'] / 1024:.1f} MiB: "
+            + ("bounded." if mem["bounded"] else "NOT bounded."),
+        ]
+    return "\n".join(out)
+
+
 def environment(bcc_version: str | None, bcc_mode: str | None) -> dict[str, Any]:
     """Where the numbers came from."""
     ffi: Any = cffi.FFI()
@@ -821,6 +851,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--json", type=Path, help="also write the JSON record here")
     p.add_argument("--results-dir", type=Path, default=RESULTS_DIR, help="where records go")
     p.add_argument("--seed", type=int, default=0, help="seed of the per-round group order")
+    p.add_argument("--markdown", type=Path, help="also write the tables as Markdown here")
+    p.add_argument(
+        "--render",
+        type=Path,
+        metavar="JSON",
+        help="print the report of an existing record (and --markdown), measure nothing",
+    )
     p.add_argument("--memory-worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     quick = args.quick
@@ -846,6 +883,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.memory_worker:
         print(json.dumps(memory_worker(args.mem_entries)))
+        return 0
+    if args.render is not None:
+        saved: dict[str, Any] = json.loads(args.render.read_text())
+        print(render(saved))
+        if args.markdown is not None:
+            args.markdown.write_text(render_markdown(saved) + "\n")
         return 0
 
     def say(msg: str) -> None:
@@ -938,6 +981,9 @@ def main(argv: list[str] | None = None) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(text)
         paths.append(args.json)
+    if args.markdown is not None:
+        args.markdown.write_text(render_markdown(record) + "\n")
+        paths.append(args.markdown)
     say("wrote " + ", ".join(str(x) for x in paths))
     return 0
 

@@ -62,6 +62,7 @@ def _run(tmp_path: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str],
             "--batch=64",
             f"--results-dir={tmp_path / 'results'}",
             f"--json={out}",
+            f"--markdown={tmp_path / 'tables.md'}",
             *extra,
         ],
         capture_output=True,
@@ -139,9 +140,23 @@ def test_bench_runs_end_to_end(bpf: None, tmp_path: Path) -> None:
     else:
         assert "bcc" in record["unavailable"]
 
-    # The printed table names every implementation and every target.
+    # The printed table and the Markdown tables name every implementation and target.
+    markdown = (tmp_path / "tables.md").read_text()
+    assert markdown.startswith("| ns per element | C libbpf |")
     for word in ("C libbpf", "cffi floor", "MapHandle", "TypedMap", "BCC", *TARGET_NAMES):
         assert word in proc.stdout
+        assert word in markdown
+
+    # --render re-prints a saved record without measuring anything.
+    again = subprocess.run(
+        [sys.executable, str(RUN), f"--render={tmp_path / 'record.json'}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip() == proc.stdout.strip()
 
 
 @pytest.mark.bpf
