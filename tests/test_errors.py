@@ -171,3 +171,29 @@ def test_batch_classes_live_in_errors_module() -> None:
         cls = getattr(errors, name)
         assert issubclass(cls, tm.BatchError)
         assert cls.__module__ == "typedmaps.errors"
+
+
+def test_codec_error_names_the_action() -> None:
+    import construct as cs
+
+    from typedmaps.codec import make_codec
+
+    codec = make_codec(cs.Struct("magic" / cs.Const(b"TM"), "n" / cs.Int16ul))
+    with pytest.raises(tm.CodecError) as info:
+        codec.decode(b"XX\x01\x00")
+    assert info.value.action == "decode"
+    assert "cannot decode" in str(info.value)
+    with pytest.raises(tm.CodecError) as info:
+        codec.encode(cs.Container(n=-1))
+    assert info.value.action == "encode"
+    assert str(info.value).startswith("value.n: cannot encode -1")
+    back = pickle.loads(pickle.dumps(info.value))
+    assert (back.path, back.value, back.action, str(back)) == (
+        "value.n",
+        -1,
+        "encode",
+        str(info.value),
+    )
+    with pytest.raises(tm.CodecError) as info:
+        make_codec(cs.GreedyBytes)
+    assert info.value.action == "use"

@@ -86,13 +86,14 @@ def _codec_error(
         )
     except Exception:
         found = None
+    action = "encode" if building else "decode"
     if found is not None:
-        return CodecError(*found)
+        return CodecError(*found, action=action)
     raw = getattr(exc, "path", None)
     path = _join_path(what, raw if isinstance(raw, str) else None)
     parts = path.split(".")[1:]
     shown = _field_value(value, parts) if building else value
-    return CodecError(path, shown, _reason(exc))
+    return CodecError(path, shown, _reason(exc), action=action)
 
 
 # Names of construct's ready-made singletons (Int64ul, Float32b, Flag, ...),
@@ -1331,7 +1332,7 @@ class Codec(Generic[T]):
 def _indexed(exc: CodecError, what: str, index: int) -> CodecError:
     """Re-path a record error: ``value.x`` -> ``value[3].x``."""
     rest = exc.path[len(what) :] if exc.path.startswith(what) else "." + exc.path
-    return CodecError(f"{what}[{index}]{rest}", exc.value, exc.reason)
+    return CodecError(f"{what}[{index}]{rest}", exc.value, exc.reason, action=exc.action)
 
 
 def make_codec(schema: cs.Construct[T, Any], what: str = "value") -> Codec[T]:
@@ -1362,7 +1363,7 @@ def make_codec(schema: cs.Construct[T, Any], what: str = "value") -> Codec[T]:
         CodecError: key.saddr: cannot encode -1: -1 is out of range for Int32ul (0..4294967295)
     """
     if not isinstance(schema, cs.Construct):
-        raise CodecError(what, schema, "not a construct schema")
+        raise CodecError(what, schema, "not a construct schema", action="use")
     try:
         size = schema.sizeof()
     except Exception as exc:
@@ -1371,5 +1372,6 @@ def make_codec(schema: cs.Construct[T, Any], what: str = "value") -> Codec[T]:
             schema,
             f"schema {schema_name(schema)} is not fixed-size (sizeof() raised {_reason(exc)}); "
             "map keys and values need a size known without data",
+            action="use",
         ) from exc
     return Codec(schema, size, what)

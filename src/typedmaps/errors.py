@@ -157,16 +157,22 @@ class CodecError(TypedMapsError, ValueError):
         path: where in the record, e.g. ``"value.stats.bytes"``.
         value: the offending Python value (or the bytes being decoded).
         reason: why it failed.
+        action: what could not be done with it: ``"encode"`` (the default),
+            ``"decode"``, or ``"use"`` for an argument or schema.
     """
 
-    def __init__(self, path: str, value: object, reason: str) -> None:
+    def __init__(self, path: str, value: object, reason: str, *, action: str = "encode") -> None:
         shown = repr(value)
         if len(shown) > 80:
             shown = shown[:77] + "..."
-        super().__init__(f"{path}: cannot encode {shown}: {reason}")
+        super().__init__(f"{path}: cannot {action} {shown}: {reason}")
         self.path = path
         self.value = value
         self.reason = reason
+        self.action = action
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_codec_error, (self.path, self.value, self.reason, self.action))
 
 
 class MapClosedError(TypedMapsError):
@@ -223,6 +229,10 @@ _REASONS: dict[int, str] = {
     _errno.ENOSPC: "map is full",
     ENOTSUPP: "operation not supported",
 }
+
+
+def _rebuild_codec_error(path: str, value: object, reason: str, action: str) -> CodecError:
+    return CodecError(path, value, reason, action=action)
 
 
 def _strerror(err: int) -> str:
