@@ -1,12 +1,11 @@
-"""The fast plans are fast: a guard against silently falling back to construct.
+"""Codec speed: fast plans against construct and construct-compiled, side by side.
 
-Run with ``-s`` to see the table (ns per call, best of several rounds)::
+    .venv/bin/python bench/codec_speed.py
 
-    .venv/bin/python -m pytest -q -s tests/test_codec_speed.py
-
-The assertions are ratios measured in the same process, so a busy machine
-slows both sides alike; they are far looser than what is measured (about
-50x for decode, 80x for encode) and only catch a plan that stopped working.
+Prints ns per call (best of 7 rounds) for a 32-byte, 4-field dataclass value
+and a 16-byte mixed-byte-order key. Kept out of the test suite on purpose:
+speed is measured here, not asserted in timed tests; tests/test_codec.py
+checks (deterministically) that these schemas get fast plans.
 """
 
 from __future__ import annotations
@@ -47,7 +46,7 @@ def best_ns(fn: Callable[[], object], number: int) -> float:
     return min(timeit.repeat(fn, number=number, repeat=7)) / number * 1e9
 
 
-def test_fast_codecs_beat_construct_by_far() -> None:
+def main() -> None:
     value_schema = DataclassStruct(FlowValue)
     value_codec = make_codec(value_schema)
     value = FlowValue(1, 1500, 10**9, 2 * 10**9)
@@ -84,7 +83,10 @@ def test_fast_codecs_beat_construct_by_far() -> None:
     for name, ns in rows.items():
         print(f"  {name:38s} {ns:9.0f} ns")
 
-    assert rows["value decode construct"] > 8 * rows["value decode fast"]
-    assert rows["value encode construct"] > 8 * rows["value encode fast"]
-    assert rows["key decode construct"] > 8 * rows["key decode fast (mixed byte order)"]
-    assert rows["key encode construct"] > 8 * rows["key encode fast (mixed byte order)"]
+    for kind in ("value decode", "value encode", "key decode", "key encode"):
+        fast = next(ns for name, ns in rows.items() if name.startswith(f"{kind} fast"))
+        print(f"  {kind}: construct / fast = {rows[f'{kind} construct'] / fast:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
