@@ -253,19 +253,9 @@ def render(value: Any) -> str:
 
 def _map_ids() -> Iterator[int]:
     """Every map id in the kernel, ascending (BPF_MAP_GET_NEXT_ID)."""
-    from . import _ffi
+    from ._ffi import map_ids
 
-    lib = _ffi.get_lib()
-    nxt = _ffi.ffi.new("__u32 *")
-    cur = 0
-    while True:
-        ret = lib.bpf_map_get_next_id(cur, nxt)
-        if ret < 0:
-            if -ret == 2:  # ENOENT: no more maps
-                return
-            _ffi.check(ret, "list maps")
-        cur = int(nxt[0])
-        yield cur
+    return map_ids()
 
 
 @dataclass(frozen=True)

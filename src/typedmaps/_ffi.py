@@ -14,9 +14,11 @@ libbpf's own log lines are forwarded to the ``typedmaps.libbpf`` logger
 from __future__ import annotations
 
 import ctypes.util
+import errno
 import logging
 import os
 import threading
+from collections.abc import Iterator
 from importlib import resources
 from typing import Any, Final
 
@@ -154,6 +156,55 @@ def last_errno_error(operation: str) -> MapError:
         if get_lib().libbpf_strerror(err, buf, 256) == 0:
             detail = ffi.string(buf).decode("utf-8", "replace")
     return error_from_errno(err, operation, detail=detail)
+
+
+def map_ids() -> Iterator[int]:
+    """Every map id in the kernel, ascending (BPF_MAP_GET_NEXT_ID; needs CAP_SYS_ADMIN)."""
+    get_next = get_lib().bpf_map_get_next_id
+    nxt = ffi.new("__u32 *")
+    cur = 0
+    while True:
+        ret = get_next(cur, nxt)
+        if ret == -errno.ENOENT:  # no map with a larger id
+            return
+        check(ret, "list maps")
+        cur = int(nxt[0])
+        yield cur
+
+
+def btf_raw(source: str, arg: int | bytes, operation: str) -> bytes:
+    """The raw BTF bytes libbpf loads from ``source``, validated by libbpf.
+
+    Args:
+        source: ``"kernel"`` (``arg`` is a BTF object id), ``"file"`` (``arg``
+            is an fs-encoded path: ELF object or raw BTF) or ``"bytes"``
+            (``arg`` is a raw BTF blob to validate).
+
+    The ``struct btf`` is freed before returning, also on error.
+    """
+    lib = get_lib()
+    ffi.errno = 0
+    if source == "kernel":
+        ptr = lib.btf__load_from_kernel_by_id(arg)
+    elif source == "file":
+        ptr = lib.btf__parse(arg, NULL)
+    elif source == "bytes":
+        assert isinstance(arg, bytes)
+        ptr = lib.btf__new(arg, len(arg))
+    else:
+        raise ValueError(f"unknown BTF source {source!r}")
+    if ptr == NULL:
+        err = ffi.errno or errno.EINVAL
+        raise error_from_errno(err, operation, detail=os.strerror(err))
+    try:
+        size = ffi.new("__u32 *")
+        data = lib.btf__raw_data(ptr, size)
+        if data == NULL:
+            err = ffi.errno or errno.ENOMEM
+            raise error_from_errno(err, operation, detail=os.strerror(err))
+        return bytes(ffi.buffer(data, size[0]))
+    finally:
+        lib.btf__free(ptr)
 
 
 def num_possible_cpus() -> int:
