@@ -25,7 +25,7 @@ from construct_typed import DataclassStruct, TEnum, TFlagsEnum
 
 from .errors import CodecError
 
-__all__ = ["FAST_LEAF_HOOK", "Codec", "make_codec"]
+__all__ = ["FAST_LEAF_HOOK", "Codec", "PairPlan", "make_codec", "pair_plan"]
 
 T = TypeVar("T")
 
@@ -808,9 +808,12 @@ def _count_endians(node: _Node, counts: dict[str, int], times: int = 1) -> None:
 class _Emitter:
     """Writes the generated decode/encode source for one plan tree."""
 
-    def __init__(self, planner: _Planner, prefix: str) -> None:
+    def __init__(self, planner: _Planner, prefix: str, stem: str = "") -> None:
         self.planner = planner
         self.prefix = prefix
+        # Prepended to every local the code uses, so the code of two schemas
+        # can share one function body (see _compile_pair).
+        self.stem = stem
         self.fmt: list[str] = []
         self.items = 0
         self.tmp = 0
@@ -821,7 +824,7 @@ class _Emitter:
 
     def name(self, stem: str) -> str:
         self.tmp += 1
-        return f"{stem}{self.tmp}"
+        return f"{self.stem}{stem}{self.tmp}"
 
     def leaf(self, node: _Leaf) -> _Leaf:
         """The leaf as it goes into this struct: other-endian numbers become
@@ -850,7 +853,7 @@ class _Emitter:
         return conv
 
     def item(self, i: int) -> str:
-        return f"t[{i}]" if self.use_t else f"v{i}"
+        return f"{self.stem}t[{i}]" if self.use_t else f"{self.stem}v{i}"
 
     # -- format ------------------------------------------------------------
 
@@ -947,7 +950,7 @@ class _Emitter:
             leaf = self.leaf(elem)
             start = self.items
             self.items += node.count
-            items = f"t[{start}:{self.items}]"
+            items = f"{self.stem}t[{start}:{self.items}]"
             if not leaf.dec:
                 return f"_LC({items})"
             expr = "_x"
@@ -1040,14 +1043,29 @@ def _weight(node: _Node) -> int:
     return 1
 
 
-def _compile_plan(
-    schema: cs.Construct[Any, Any],
-    size: int,
-    slow_decode: Callable[[bytes], Any],
-    slow_encode: Callable[[Any], bytes],
-) -> _Plan | None:
-    """Compile ``schema`` into a :class:`_Plan`, or None if it has none."""
-    planner = _Planner()
+@dataclasses.dataclass(frozen=True)
+class _Parts:
+    """The generated statements of one schema, before they become functions.
+
+    ``target`` is the assignment target of one unpacked row, ``dec_lines``
+    then ``dec_expr`` decode it; ``enc_var`` is the variable holding the
+    value to encode, ``enc_lines`` check it and ``enc_args`` are the pack
+    arguments. Every local name starts with the emitter's stem.
+    """
+
+    packer: struct.Struct
+    target: str
+    dec_lines: list[str]
+    dec_expr: str
+    enc_var: str
+    enc_lines: list[str]
+    enc_args: list[str]
+
+
+def _emit_parts(
+    schema: cs.Construct[Any, Any], size: int, planner: _Planner, stem: str
+) -> _Parts | None:
+    """Plan ``schema`` and emit its statements, or None if it has no fast plan."""
     try:
         root = planner.plan(schema)
     except _NoPlan:
@@ -1060,7 +1078,7 @@ def _compile_plan(
     _count_endians(root, counts)
     prefix = "<" if counts.get("<", 0) >= counts.get(">", 0) else ">"
 
-    em = _Emitter(planner, prefix)
+    em = _Emitter(planner, prefix, stem)
     em.layout(root)
     fmt = prefix + "".join(em.fmt)
     packer = struct.Struct(fmt)
@@ -1073,17 +1091,49 @@ def _compile_plan(
     dec_expr = em.dec(root)
     dec_lines = em.lines
     em.lines, em.args = [], []
-    em.enc(root, "a0")
+    enc_var = f"{stem}a0"
+    em.enc(root, enc_var)
     enc_lines, enc_args = em.lines, em.args
     if len(dec_lines) + len(enc_lines) > _MAX_LINES:
         return None
 
     if em.use_t:
-        target = "t"
+        target = f"{stem}t"
     elif nitems:
-        target = ", ".join(f"v{i}" for i in range(nitems)) + ","
+        target = ", ".join(f"{stem}v{i}" for i in range(nitems)) + ","
     else:
         target = "_"
+    return _Parts(packer, target, dec_lines, dec_expr, enc_var, enc_lines, enc_args)
+
+
+def _base_ns(planner: _Planner) -> dict[str, Any]:
+    """The namespace generated code runs in: the planner's bindings and the helpers."""
+    ns: dict[str, Any] = dict(planner.ns)
+    ns.update(
+        _bytearray=bytearray,
+        _S=_Slow,
+        _C=cs.Container,
+        _LC=cs.ListContainer,
+        _dict=dict,
+        _new=object.__new__,
+    )
+    return ns
+
+
+def _compile_plan(
+    schema: cs.Construct[Any, Any],
+    size: int,
+    slow_decode: Callable[[bytes], Any],
+    slow_encode: Callable[[Any], bytes],
+) -> _Plan | None:
+    """Compile ``schema`` into a :class:`_Plan`, or None if it has none."""
+    planner = _Planner()
+    parts = _emit_parts(schema, size, planner, "")
+    if parts is None:
+        return None
+    target, dec_lines, dec_expr = parts.target, parts.dec_lines, parts.dec_expr
+    enc_lines, enc_args = parts.enc_lines, parts.enc_args
+    packer = parts.packer
     ind = "\n        "
     src = f"""
 def decode(data):
@@ -1122,22 +1172,98 @@ def encode_rows(values, stride):
         off += stride
     return buf
 """
-    ns: dict[str, Any] = dict(planner.ns)
+    ns = _base_ns(planner)
     ns.update(
         _unpack=packer.unpack,
         _pack=packer.pack,
         _pack_into=packer.pack_into,
-        _bytearray=bytearray,
-        _S=_Slow,
-        _C=cs.Container,
-        _LC=cs.ListContainer,
-        _dict=dict,
-        _new=object.__new__,
         _slow_decode=slow_decode,
         _slow_encode=slow_encode,
     )
-    exec(compile(src, f"<typedmaps codec {fmt}>", "exec"), ns)
+    exec(compile(src, f"<typedmaps codec {packer.format}>", "exec"), ns)
     return _Plan(packer, ns["decode"], ns["decode_rows"], ns["encode"], ns["encode_rows"], src)
+
+
+@dataclasses.dataclass(frozen=True)
+class PairPlan:
+    """Generated code for a key schema and a value schema together (see :func:`pair_plan`).
+
+    Attributes:
+        decode_pairs: ``(key_rows, value_rows) -> [(key, value), ...]``: the
+            two buffers hold the same number of records back to back; one
+            loop unpacks a key row and a value row and builds both records.
+            It raises (anything) where either schema's fast code would hand
+            over to construct: the caller then decodes with the codecs.
+        encode_pairs: ``[(key, value), ...] -> (key_bytes, value_bytes)``,
+            both buffers filled in one loop; raises (anything) where either
+            fast encode would hand over to construct.
+        source: the generated source, for inspection.
+    """
+
+    decode_pairs: Callable[[Any, Any], list[tuple[Any, Any]]]
+    encode_pairs: Callable[[Sequence[Any]], tuple[bytearray, bytearray]]
+    source: str
+
+
+def pair_plan(key: Codec[Any], value: Codec[Any]) -> PairPlan | None:
+    """Compile the key and value schemas of a map into one loop each way.
+
+    Full reads and batch writes of a typed map handle keys and values in
+    pairs. Running each codec over its own buffer makes two lists and a
+    zip; one generated loop over both buffers builds the pairs directly,
+    with no intermediate lists. The loop
+    body is the same generated code as each codec's fast plan, so it makes
+    the same objects and bytes; it only ever *succeeds* where both fast
+    plans do.
+
+    Returns:
+        the plan, or None when either codec has no fast plan or is of zero bytes.
+    """
+    if not (key.fast and value.fast) or not (key.size and value.size):
+        return None  # (struct cannot iterate over records of zero bytes)
+    planner = _Planner()
+    kp = _emit_parts(key.schema, key.size, planner, "k_")
+    vp = _emit_parts(value.schema, value.size, planner, "v_")
+    if kp is None or vp is None:  # pragma: no cover - both codecs have plans
+        return None
+    ind = "\n        "
+    ks, vs = kp.packer.size, vp.packer.size
+    src = f"""
+def decode_pairs(kbuf, vbuf):
+    out = []
+    app = out.append
+    for ({kp.target}), ({vp.target}) in _zip(_kiter(kbuf), _viter(vbuf)):
+        {ind.join(kp.dec_lines) or "pass"}
+        {ind.join(vp.dec_lines) or "pass"}
+        app(({kp.dec_expr}, {vp.dec_expr}))
+    return out
+
+def encode_pairs(items):
+    n = len(items)
+    kbuf = _bytearray(n * {ks})
+    vbuf = _bytearray(n * {vs})
+    ko = 0
+    vo = 0
+    for {kp.enc_var}, {vp.enc_var} in items:
+        {ind.join(kp.enc_lines) or "pass"}
+        {ind.join(vp.enc_lines) or "pass"}
+        _kpack_into(kbuf, ko, {", ".join(kp.enc_args)})
+        _vpack_into(vbuf, vo, {", ".join(vp.enc_args)})
+        ko += {ks}
+        vo += {vs}
+    return kbuf, vbuf
+"""
+    ns = _base_ns(planner)
+    ns.update(
+        _zip=zip,
+        _kiter=kp.packer.iter_unpack,
+        _viter=vp.packer.iter_unpack,
+        _kpack_into=kp.packer.pack_into,
+        _vpack_into=vp.packer.pack_into,
+    )
+    name = f"<typedmaps pair {kp.packer.format} {vp.packer.format}>"
+    exec(compile(src, name, "exec"), ns)
+    return PairPlan(ns["decode_pairs"], ns["encode_pairs"], src)
 
 
 class Codec(Generic[T]):

@@ -39,10 +39,11 @@ check, one encode, the syscall and one decode, with the codec methods bound
 once in ``__init__``. Full reads (``items()``, ``values()``, iteration, ``len``)
 use BPF_MAP_LOOKUP_BATCH where the kernel has it for the map type (HASH,
 ARRAY, LRU and their per-CPU forms; LPM_TRIE since Linux 6.x), in chunks of
-at most 4096 elements, and decode each chunk at once, with the cyclic GC
-paused for that decode only (rescanning thousands of fresh records doubled
-the cost of a full read); memory stays bounded on maps of millions of
-entries. Where the kernel answers ENOTSUPP (e.g. DEVMAP_HASH, or an older
+at most 4096 elements, and decode them in slices of 128 (keys and values
+in one generated loop) handed out before the next slice is made: records
+a caller drops as it goes never build up enough to wake the cyclic GC,
+whose global state is never touched; memory stays bounded on maps of
+millions of entries. Where the kernel answers ENOTSUPP (e.g. DEVMAP_HASH, or an older
 kernel), the map is walked key by key with BPF_MAP_GET_NEXT_KEY instead, and
 each value is looked up by the raw key bytes the kernel returned, never by a
 re-encoded key (a key written by BPF code may have non-zero padding that a
@@ -64,7 +65,6 @@ import contextlib
 import copy
 import dataclasses
 import errno as _errno
-import gc
 import importlib
 import struct
 from collections.abc import (
@@ -78,10 +78,10 @@ from collections.abc import (
     Sequence,
     ValuesView,
 )
-from itertools import islice
+from itertools import chain, islice
 from typing import TYPE_CHECKING, Any, Final, Generic, Self, TypeAlias, TypeVar, overload
 
-from .codec import Codec, make_codec
+from .codec import Codec, make_codec, pair_plan
 from .errors import (
     CodecError,
     IterationAbortedError,
@@ -120,6 +120,8 @@ _NO_WRAPPER: Final = frozenset(
     {MapType.UNSPEC, MapType.RINGBUF, MapType.USER_RINGBUF, MapType.ARENA}
 )
 _MISSING: Final[Any] = object()
+#: Full reads decode and hand out records this many at a time (see _KeyedMap._slices).
+_SLICE: Final = 128
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -217,8 +219,7 @@ class _ValuesView(ValuesView[_VO]):
         self._typed = mapping
 
     def __iter__(self) -> Iterator[_VO]:
-        for _, v in self._typed._iter_items():
-            yield v
+        return self._typed._iter_values()
 
 
 # ---------------------------------------------------------------------------- keyed maps
@@ -555,21 +556,63 @@ class _KeyedMap(MutableMapping[K, _VO], Generic[K, _VO, _VI]):
 
     def _array_keys(self) -> Iterator[K]:
         n = self._h.max_entries
-        step = self._batch_size
-        for start in range(0, n, step):
-            stop = min(n, start + step)
-            yield from self._decode_keys(_array_indices(start, stop), stop - start)
+        step = _SLICE
+        dkm = self._dkm
+        return chain.from_iterable(
+            dkm(_array_indices(start, min(n, start + step)), min(n, start + step) - start)
+            for start in range(0, n, step)
+        )
 
     def _keys_gen(self) -> Iterator[K]:
-        for count, kb, _ in self._raw_chunks():
-            yield from self._decode_keys(kb, count)
+        dkm = self._dkm
+        return chain.from_iterable(
+            dkm(kb, count) for count, kb, _ in self._slices(self._raw_chunks(), values=False)
+        )
 
     def _iter_items(self) -> Iterator[tuple[K, _VO]]:
         self._fd()
-        return self._items_gen()
-
-    def _items_gen(self) -> Iterator[tuple[K, _VO]]:
         return self._decode_chunks(self._raw_chunks())
+
+    def _iter_values(self) -> Iterator[_VO]:
+        self._fd()
+        dvs = self._decode_values
+        return chain.from_iterable(
+            dvs(vb, count) for count, _, vb in self._slices(self._raw_chunks(), keys=False)
+        )
+
+    def _slices(
+        self,
+        chunks: Iterator[tuple[int, bytes, bytes]],
+        keys: bool = True,
+        values: bool = True,
+    ) -> Iterator[tuple[int, Any, Any]]:
+        """Cut each chunk into slices of at most _SLICE records (memoryviews, no copies).
+
+        Full reads decode one slice at a time and hand its records out
+        before decoding the next. Decoding a whole 4096-element chunk at
+        once made ~12,000 objects live together: every young-generation
+        collection of the cyclic GC found them alive, promoted them, and
+        the promotions triggered full collections of the whole heap, which
+        doubled the cost of a full read in a program holding many objects.
+        A slice makes fewer objects than the GC's first threshold (700), so
+        records a caller drops as it goes never trigger a collection, and
+        the GC's global state is never touched.
+        """
+        ks, vs = self._h._key_size, self._h._vbuf_size
+        step = _SLICE
+        for count, kb, vb in chunks:
+            if count <= step:
+                yield count, kb, vb
+                continue
+            kv = memoryview(kb) if keys else kb
+            vv = memoryview(vb) if values else vb
+            for start in range(0, count, step):
+                n = min(step, count - start)
+                yield (
+                    n,
+                    kv[start * ks : (start + n) * ks] if keys else kb,
+                    vv[start * vs : (start + n) * vs] if values else vb,
+                )
 
     def _raw_chunks(self) -> Iterator[tuple[int, bytes, bytes]]:
         """Every element as chunks (count, raw keys, raw values), at most one batch each."""
@@ -740,34 +783,12 @@ class _KeyedMap(MutableMapping[K, _VO], Generic[K, _VO, _VI]):
         return self._decode_chunks(h._lookup_batch_raw(op, batch_size, opts))
 
     def _decode_chunks(self, chunks: Iterator[tuple[int, bytes, bytes]]) -> Iterator[tuple[K, _VO]]:
-        dkm, dvs = self._dkm, self._decode_values
-        for count, kb, vb in chunks:
-            # A chunk makes up to 2 x 4096 records at once: with the cyclic GC
-            # running, each young collection rescans them (and a big heap makes
-            # the older generations' scans costly), which doubled the cost of a
-            # full read. Records hold no cycles, so collection waits for the end
-            # of the chunk; the caller's loop body runs with the GC as it was.
-            enabled = gc.isenabled()
-            if enabled:
-                gc.disable()
-            try:
-                keys = dkm(kb, count)
-                values = dvs(vb, count)
-            finally:
-                if enabled:
-                    gc.enable()
-            yield from zip(keys, values, strict=True)
+        decode = self._decode_pairs
+        return chain.from_iterable(decode(kb, vb, n) for n, kb, vb in self._slices(chunks))
 
-    def _decode_keys(self, data: bytes, count: int) -> list[K]:
-        """decode_many of one chunk of keys, with the GC paused (see _decode_chunks)."""
-        enabled = gc.isenabled()
-        if enabled:
-            gc.disable()
-        try:
-            return self._dkm(data, count)
-        finally:
-            if enabled:
-                gc.enable()
+    def _decode_pairs(self, kb: Any, vb: Any, count: int) -> list[tuple[K, _VO]]:
+        """The (key, value) pairs of one slice: raw keys and values back to back."""
+        return list(zip(self._dkm(kb, count), self._decode_values(vb, count), strict=True))
 
 
 class TypedMap(_KeyedMap[K, V, V]):
@@ -816,10 +837,13 @@ class TypedMap(_KeyedMap[K, V, V]):
         CodecError: a schema has no fixed size.
     """
 
-    __slots__ = ("_ev", "_wr")
+    __slots__ = ("_epairs", "_ev", "_pairs", "_wr")
 
     _value_codec: Codec[V]
     _ev: Callable[[V], bytes]
+    # Generated loops over keys and values together (None without fast plans).
+    _pairs: Callable[[Any, Any], list[tuple[K, V]]] | None
+    _epairs: Callable[[Sequence[tuple[K, V]]], tuple[bytearray, bytearray]] | None
     _rd: tuple[
         MapHandle,
         Callable[[int, bytes, int], bytes | None],
@@ -849,6 +873,9 @@ class TypedMap(_KeyedMap[K, V, V]):
         self._dv = vc.decode
         self._rd = (handle, handle._lookup_raw, self._ek, vc.decode)
         self._wr = (handle, handle._update_raw, self._ek, vc.encode)
+        pp = pair_plan(self._key_codec, vc)
+        self._pairs = None if pp is None else pp.decode_pairs
+        self._epairs = None if pp is None else pp.encode_pairs
 
     @property
     def value_codec(self) -> Codec[V]:
@@ -911,6 +938,16 @@ class TypedMap(_KeyedMap[K, V, V]):
 
     def _decode_values(self, data: bytes, count: int) -> list[V]:
         return self._value_codec.decode_many(data, count)
+
+    def _decode_pairs(self, kb: Any, vb: Any, count: int) -> list[tuple[K, V]]:
+        fast = self._pairs
+        if fast is not None:
+            try:
+                return fast(kb, vb)
+            except Exception:  # a record the fast code hands over: the codecs decide
+                pass
+        dk, dv = self._key_codec.decode_many, self._value_codec.decode_many
+        return list(zip(dk(kb, count), dv(vb, count), strict=True))
 
 
 class PerCpuTypedMap(_KeyedMap[K, list[V], Sequence[V]]):
