@@ -724,9 +724,14 @@ class _KeyedMap(MutableMapping[K, _VO], Generic[K, _VO, _VI]):
         """
         self._fd()
         items = list(pairs.items()) if isinstance(pairs, Mapping) else list(pairs)
+        kb, vb = self._encode_pairs(items)
+        return self._h.update_batch(kb, vb, len(items), elem_flags)
+
+    def _encode_pairs(self, items: list[tuple[K, _VI]]) -> tuple[Any, Any]:
+        """Keys and values of ``items``, each back to back; CodecError names the index."""
         kb = self._ekm([k for k, _ in items])
         vb = self._encode_values([v for _, v in items])
-        return self._h.update_batch(kb, vb, len(items), elem_flags)
+        return kb, vb
 
     def delete_batch(self, keys: Iterable[K]) -> int:
         """Delete many keys with one BPF_MAP_DELETE_BATCH syscall (Linux 5.6+).
@@ -938,6 +943,15 @@ class TypedMap(_KeyedMap[K, V, V]):
 
     def _decode_values(self, data: bytes, count: int) -> list[V]:
         return self._value_codec.decode_many(data, count)
+
+    def _encode_pairs(self, items: list[tuple[K, V]]) -> tuple[Any, Any]:
+        fast = self._epairs
+        if fast is not None:
+            try:
+                return fast(items)
+            except Exception:  # a value the fast code hands over: the codecs decide
+                pass
+        return super()._encode_pairs(items)
 
     def _decode_pairs(self, kb: Any, vb: Any, count: int) -> list[tuple[K, V]]:
         fast = self._pairs
