@@ -712,22 +712,38 @@ class MapHandle:
             SizeMismatchError: ``key`` is not key_size bytes.
             MapPermissionError: the fd is write-only.
         """
-        op = "lookup_percpu"
-        fd = self._open_fd()
-        self._need_percpu(op)
-        key = self._key(key, op)
-        if flags:
-            flags = self._lookup_flags(flags, op)
-        buf = self._buf()
-        ret = self._lib.bpf_map_lookup_elem_flags(fd, key, buf, flags)
+        # Written like lookup(): inline checks, a pooled buffer with a ready
+        # view, the bound libbpf function (flags take the general call).
+        fd = self._fd
+        if fd < 0:
+            self._open_fd()
+        if not self._percpu:
+            self._need_percpu("lookup_percpu")
+        if key.__class__ is not bytes or len(key) != self._key_size:
+            key = self._key(key, "lookup_percpu")
+        pool = self._vpool
         try:
-            if ret == 0:
-                return self._split_percpu(ffi.buffer(buf, self._vbuf_size)[:])
-        finally:
-            self._pool.append(buf)
+            pair = pool.pop()
+        except IndexError:
+            pair = self._new_vbuf()
+        if flags:
+            try:
+                flags = self._lookup_flags(flags, "lookup_percpu")
+            except BaseException:
+                pool.append(pair)
+                raise
+            ret = self._lib.bpf_map_lookup_elem_flags(fd, key, pair[0], flags)
+        else:
+            ret = self._c_lookup(fd, key, pair[0])
+        if ret == 0:
+            raw: bytes = pair[1][:]
+            pool.append(pair)
+            s, n = self._slot, self._value_size
+            return [raw[i : i + n] for i in range(0, self._vbuf_size, s)]
+        pool.append(pair)
         if ret == -_errno.ENOENT:
             return None
-        raise self._elem_error(ret, op, flags)
+        raise self._elem_error(ret, "lookup_percpu", flags)
 
     def update(self, key: BytesLike, value: BytesLike, flags: int = MapFlags.ANY) -> None:
         """Store ``value`` under ``key``.
