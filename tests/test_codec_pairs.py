@@ -4,17 +4,20 @@ The typed maps decode full reads and encode batch writes with a loop
 generated for the key and value schemas together. These properties hold it
 to the per-codec path, which tests/test_codec_equivalence.py holds to
 construct: same objects (types, attribute order, bits), same bytes, and it
-never succeeds where a fast plan would hand over to construct.
+never succeeds where a fast plan would hand over to construct. Per-CPU
+lookups use Codec.strided_decoder, held here to decode_strided.
 """
 
 from __future__ import annotations
 
 import construct as cs
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.test_codec_equivalence import SETTINGS, Spec, norm, specs
 from typedmaps.codec import make_codec, pair_plan
+from typedmaps.errors import CodecError
 
 
 @SETTINGS
@@ -78,3 +81,24 @@ def test_no_pair_plan_without_two_fast_plans() -> None:
     assert pair_plan(fast, make_codec(cs.Int64ul)) is not None
     assert pair_plan(fast, slow) is None
     assert pair_plan(slow, fast) is None
+
+
+@SETTINGS
+@given(spec=specs, data=st.data())
+def test_strided_decoder_equals_decode_strided(spec: Spec, data: st.DataObject) -> None:
+    codec = make_codec(spec.schema)
+    count = data.draw(st.integers(0, 3))
+    stride = data.draw(st.sampled_from([codec.size, (codec.size + 7) // 8 * 8, codec.size + 3]))
+    decode = codec.strided_decoder(count, stride)
+    raw = data.draw(st.binary(min_size=count * stride, max_size=count * stride))
+    want: object
+    try:
+        want = [norm(x) for x in codec.decode_strided(raw, count, stride)]
+    except CodecError as exc:
+        want = (exc.path, exc.reason)
+    if isinstance(want, list):
+        assert [norm(x) for x in decode(raw)] == want
+    else:
+        with pytest.raises(CodecError) as info:
+            decode(raw)
+        assert (info.value.path, info.value.reason) == want

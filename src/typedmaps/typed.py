@@ -995,14 +995,12 @@ class PerCpuTypedMap(_KeyedMap[K, list[V], Sequence[V]]):
     _slot: int
     _dvs: Callable[[bytes, int, int], list[V]]
     _evs: Callable[[Sequence[V], int], bytes]
-    # (handle, its raw lookup, key encode, strided value decode, CPUs, slot size)
+    # (handle, its raw lookup, key encode, decoder of one key's per-CPU buffer)
     _rdp: tuple[
         MapHandle,
         Callable[[int, bytes, int], bytes | None],
         Callable[[K], bytes],
-        Callable[[bytes, int, int], list[V]],
-        int,
-        int,
+        Callable[[bytes], list[V]],
     ]
 
     def __init__(
@@ -1025,9 +1023,7 @@ class PerCpuTypedMap(_KeyedMap[K, list[V], Sequence[V]]):
             handle,
             handle._lookup_raw,
             self._ek,
-            vc.decode_strided,
-            handle._ncpus,
-            handle._slot,
+            vc.strided_decoder(handle._ncpus, handle._slot),
         )
 
     @property
@@ -1068,14 +1064,14 @@ class PerCpuTypedMap(_KeyedMap[K, list[V], Sequence[V]]):
             KeyNotFoundError: the key is absent.
             CodecError: the key does not encode or a value does not decode.
         """
-        h, lookup, ek, dvs, ncpus, slot = self._rdp
+        h, lookup, ek, dvs = self._rdp
         fd = h._fd
         if fd < 0:
             self._fd()
         raw = lookup(fd, ek(key), 0)
         if raw is None:
             raise _not_found("lookup", key)
-        return dvs(raw, ncpus, slot)
+        return dvs(raw)
 
     @overload
     def get(self, key: K, /) -> list[V] | None: ...
@@ -1085,14 +1081,14 @@ class PerCpuTypedMap(_KeyedMap[K, list[V], Sequence[V]]):
     def get(self, key: K, default: T, /) -> list[V] | T: ...
     def get(self, key: K, default: Any = None, /) -> Any:
         """The per-CPU values under ``key``, or ``default`` when it is absent."""
-        h, lookup, ek, dvs, ncpus, slot = self._rdp
+        h, lookup, ek, dvs = self._rdp
         fd = h._fd
         if fd < 0:
             self._fd()
         raw = lookup(fd, ek(key), 0)
         if raw is None:
             return default
-        return dvs(raw, ncpus, slot)
+        return dvs(raw)
 
     def __setitem__(self, key: K, value: Sequence[V]) -> None:
         """Store one value per possible CPU under ``key`` (BPF_ANY).
