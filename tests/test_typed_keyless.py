@@ -136,3 +136,15 @@ def test_bloom_filter(make_map: MakeMap) -> None:
     assert "TypedBloomFilter(value=DataclassStruct(Event)" in repr(bf)
     with pytest.raises(tm.NotSupportedError, match="use TypedBloomFilter"):
         tm.TypedQueue(h, value=EVENT)
+
+
+def test_keyless_wrappers_are_context_managers(make_map: MakeMap) -> None:
+    h = make_map(tm.MapType.STACK, value_size=4, max_entries=4)
+    with tm.TypedStack(h, value=cs.Int32ul) as st:
+        st.push(7)
+        assert st.handle is h
+        assert not st.closed
+    assert st.closed
+    assert h.closed
+    with pytest.raises(tm.MapClosedError):
+        st.push(8)

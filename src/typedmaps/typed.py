@@ -225,7 +225,39 @@ class _ValuesView(ValuesView[_VO]):
 # ---------------------------------------------------------------------------- keyed maps
 
 
-class _KeyedMap(MutableMapping[K, _VO], Generic[K, _VO, _VI]):
+class _OnHandle:
+    """What every typed wrapper shares: the handle underneath and its lifetime.
+
+    A wrapper does not own a separate fd: closing it (or leaving its
+    ``with`` block) closes the handle it was made over.
+    """
+
+    __slots__ = ()
+    _h: MapHandle
+
+    @property
+    def handle(self) -> MapHandle:
+        """The byte-level handle underneath (shared, not copied)."""
+        return self._h
+
+    @property
+    def closed(self) -> bool:
+        """Whether the handle underneath is closed."""
+        return self._h.closed
+
+    def close(self) -> None:
+        """Close the handle underneath (idempotent)."""
+        self._h.close()
+
+    def __enter__(self) -> Self:
+        self._h._open_fd()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._h.close()
+
+
+class _KeyedMap(_OnHandle, MutableMapping[K, _VO], Generic[K, _VO, _VI]):
     """What TypedMap and PerCpuTypedMap share: iteration, deletion, batches.
 
     ``K`` is the key type, ``_VO`` what one key reads as (``V``, or
@@ -303,30 +335,9 @@ class _KeyedMap(MutableMapping[K, _VO], Generic[K, _VO, _VI]):
     # -- handle, lifecycle -----------------------------------------------------
 
     @property
-    def handle(self) -> MapHandle:
-        """The byte-level handle underneath (shared, not copied)."""
-        return self._h
-
-    @property
     def key_codec(self) -> Codec[K]:
         """The codec that turns keys into the map's key bytes."""
         return self._key_codec
-
-    @property
-    def closed(self) -> bool:
-        """Whether the handle underneath is closed."""
-        return self._h.closed
-
-    def close(self) -> None:
-        """Close the handle underneath (idempotent)."""
-        self._h.close()
-
-    def __enter__(self) -> Self:
-        self._h._open_fd()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._h.close()
 
     def __repr__(self) -> str:
         h = self._h
@@ -1185,7 +1196,7 @@ def _reduce_sum(values: list[V]) -> V:
 # ---------------------------------------------------------------------------- keyless maps
 
 
-class _KeylessMap(Generic[V]):
+class _KeylessMap(_OnHandle, Generic[V]):
     __slots__ = ("_dv", "_ev", "_h", "_value_codec")
 
     _wrapper: str = ""
@@ -1200,23 +1211,9 @@ class _KeylessMap(Generic[V]):
         self._dv = vc.decode
 
     @property
-    def handle(self) -> MapHandle:
-        """The byte-level handle underneath (shared, not copied)."""
-        return self._h
-
-    @property
     def value_codec(self) -> Codec[V]:
         """The codec for the elements."""
         return self._value_codec
-
-    @property
-    def closed(self) -> bool:
-        """Whether the handle underneath is closed."""
-        return self._h.closed
-
-    def close(self) -> None:
-        """Close the handle underneath (idempotent)."""
-        self._h.close()
 
     def __repr__(self) -> str:
         h = self._h
