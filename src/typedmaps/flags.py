@@ -3,8 +3,22 @@
 from __future__ import annotations
 
 import enum
+from typing import TypeVar
 
 __all__ = ["MapCreateFlags", "MapFlags", "MapType", "ProgramType"]
+
+
+_E = TypeVar("_E", bound=enum.IntEnum)
+
+
+def _unknown(cls: type[_E], value: object) -> _E | None:
+    """A pseudo-member ``UNKNOWN_<n>`` for a kernel number newer than this list."""
+    if not isinstance(value, int) or value < 0:
+        return None
+    member = int.__new__(cls, value)
+    member._name_ = f"UNKNOWN_{value}"
+    member._value_ = value
+    return member
 
 
 class MapFlags(enum.IntFlag):
@@ -89,12 +103,7 @@ class MapType(enum.IntEnum):
 
     @classmethod
     def _missing_(cls, value: object) -> MapType | None:
-        if not isinstance(value, int) or value < 0:
-            return None
-        member = int.__new__(cls, value)
-        member._name_ = f"UNKNOWN_{value}"
-        member._value_ = value
-        return member
+        return _unknown(cls, value)
 
     @property
     def is_percpu(self) -> bool:
@@ -163,9 +172,4 @@ class ProgramType(enum.IntEnum):
 
     @classmethod
     def _missing_(cls, value: object) -> ProgramType | None:
-        if not isinstance(value, int) or value < 0:
-            return None
-        member = int.__new__(cls, value)
-        member._name_ = f"UNKNOWN_{value}"
-        member._value_ = value
-        return member
+        return _unknown(cls, value)
