@@ -62,6 +62,19 @@ How C types map to Python values (decode -> encode gives the same bytes)
     Anything else (function prototypes, flexible arrays, forward
     declarations) raises :class:`BtfError` naming the field path, such as
     ``value.hdr.data[]``.
+
+Speed
+    The leaf constructs (:class:`CharArray`, :class:`BoolInt`,
+    :class:`EnumInt`, :class:`Float32`, and a :class:`BitField` that stands
+    alone) define ``typedmaps_fast_leaf()``, the hook by which
+    ``typedmaps.codec`` puts a construct of its own into a record's fast
+    plan; a record made of them and of plain construct parts is encoded
+    and decoded by generated code, with the same results and errors as
+    parsing and building it. A union or a run of bitfields keeps its
+    record on construct: their members (:class:`UnionMember`, a
+    :class:`BitField` in a run, :class:`OverlayEnd`) read bytes their
+    siblings share without moving, and the hook gives one struct item to
+    one field only.
 """
 
 from __future__ import annotations
@@ -1073,6 +1086,60 @@ def _libbpf_raw(load: Callable[[Any, Any], Any], operation: str) -> bytes:
 
 # ---------------------------------------------------------------------------- constructs
 
+#: What a ``typedmaps_fast_leaf()`` hook returns (see typedmaps.codec.FAST_LEAF_HOOK):
+#: one struct item, a function from the unpacked item to the parsed value, and a
+#: function from a value to the item to pack. The codec calls the hook once per
+#: schema and compiles the functions into the record's generated code.
+FastLeaf = tuple[str, Callable[[Any], Any] | None, Callable[[Any], Any] | None]
+
+_LE_UINT_CODES: Final = {1: "<B", 2: "<H", 4: "<I", 8: "<Q"}
+_BOOLS: Final = (False, True)
+
+
+def _int_item(size: int, signed: bool) -> str | None:
+    """The struct item of a little-endian integer of ``size`` bytes, if struct has one."""
+    code = _LE_UINT_CODES.get(size)
+    if code is None:
+        return None
+    return code.lower() if signed else code
+
+
+def _enum_lookup(cls: type[enum.IntEnum]) -> Callable[[int], Any]:
+    """``cls(v)``, or ``v`` itself when ``cls(v)`` raises ValueError; as parse does it.
+
+    A dict of the canonical members answers first: ``EnumType.__call__``
+    looks the value up in the same value-to-member map before anything else,
+    so a hit is exactly what the call returns. A miss asks ``cls`` itself
+    (its ``_missing_`` may still answer).
+    """
+    members: dict[object, Any] = {m.value: m for m in cls}
+
+    def lookup(v: int) -> Any:
+        m = members.get(v)
+        if m is not None:
+            return m
+        try:
+            return cls(v)
+        except ValueError:
+            return v
+
+    return lookup
+
+
+def _char_array_decode(data: bytes) -> str | bytes:
+    """CharArray's parse on its N bytes: printable ASCII then only NULs is text.
+
+    Same rule as ``c_string(data, strict=True)``, in four C calls: after
+    stripping the trailing NULs, what is left must be ASCII that
+    ``str.isprintable`` accepts (for ASCII exactly 0x20-0x7e, so no NUL).
+    """
+    head = data.rstrip(b"\x00")
+    if head.isascii():
+        text = head.decode("ascii")
+        if text.isprintable():
+            return text
+    return data
+
 
 class CharArray(Construct[str | bytes, str | bytes]):
     """A C ``char[N]``: text when the bytes are a clean C string, else the raw bytes.
@@ -1109,6 +1176,30 @@ class CharArray(Construct[str | bytes, str | bytes]):
 
     def _sizeof(self, context: Any, path: Any) -> int:
         return self.length
+
+    def typedmaps_fast_leaf(self) -> FastLeaf:
+        """The codec's fast leaf: the N bytes as one ``"Ns"`` item.
+
+        Decoding applies the same text-or-bytes rule as parsing; encoding
+        makes the same checks as building and returns the zero-filled N
+        bytes, so it raises exactly where building raises.
+        """
+        n = self.length
+        if not isinstance(n, int) or n < 0:
+            raise ValueError(f"char array length {n!r}")
+
+        def encode(obj: Any) -> bytes:
+            if isinstance(obj, str):
+                raw = obj.encode("utf-8")
+            elif isinstance(obj, bytes | bytearray | memoryview):
+                raw = bytes(obj)
+            else:
+                raise TypeError(type(obj).__name__)
+            if len(raw) > n:
+                raise ValueError(f"{len(raw)} bytes do not fit in char[{n}]")
+            return raw + bytes(n - len(raw))
+
+        return f"{n}s", _char_array_decode, encode
 
 
 def c_string(data: bytes, *, strict: bool) -> str | None:
@@ -1151,6 +1242,40 @@ class BoolInt(Construct[bool, bool | int]):
 
     def _sizeof(self, context: Any, path: Any) -> int:
         return self.size
+
+    def typedmaps_fast_leaf(self) -> FastLeaf:
+        """The codec's fast leaf: an unsigned little-endian struct item.
+
+        Sizes struct has no integer for (16 bytes) travel as ``"Ns"`` and
+        go through ``int.from_bytes``/``to_bytes``.
+        """
+        size = self.size
+        if not isinstance(size, int) or size < 0:
+            raise ValueError(f"bool size {size!r}")
+        limit = 1 << (8 * size)
+
+        def check(obj: Any) -> int:
+            if not isinstance(obj, int):
+                raise TypeError(type(obj).__name__)
+            v = int(obj)
+            if not 0 <= v < limit:
+                raise ValueError(f"{v} does not fit in a {size}-byte bool")
+            return v
+
+        def decode(v: int) -> bool | int:
+            return _BOOLS[v] if v < 2 else v
+
+        item = _int_item(size, False)
+        if item is not None:
+            return item, decode, check
+
+        def decode_bytes(data: bytes) -> bool | int:
+            return decode(int.from_bytes(data, "little"))
+
+        def encode_bytes(obj: Any) -> bytes:
+            return check(obj).to_bytes(size, "little")
+
+        return f"{size}s", decode_bytes, encode_bytes
 
 
 class EnumInt(Construct[E | int, E | int | str], Generic[E]):
@@ -1198,6 +1323,56 @@ class EnumInt(Construct[E | int, E | int | str], Generic[E]):
     def _sizeof(self, context: Any, path: Any) -> int:
         return self.size
 
+    def typedmaps_fast_leaf(self) -> FastLeaf:
+        """The codec's fast leaf: a little-endian struct item of the enum's sign.
+
+        Decoding looks the value up as parsing does; encoding accepts what
+        building accepts (a name, or an int in the signed or unsigned range)
+        and returns the item in the item's own sign. Sizes struct has no
+        integer for travel as ``"Ns"``.
+        """
+        size, signed, cls = self.size, bool(self.signed), self.enum
+        if not isinstance(size, int) or size < 1:
+            raise ValueError(f"enum size {size!r}")
+        bits = 8 * size
+        lo, hi = -(1 << (bits - 1)), 1 << bits
+        half, mask = 1 << (bits - 1), (1 << bits) - 1
+        lookup = _enum_lookup(cls)
+
+        def check(obj: Any) -> int:
+            if isinstance(obj, str):
+                v = int(cls[obj])
+            elif isinstance(obj, int) and not isinstance(obj, bool):
+                v = int(obj)
+            else:
+                raise TypeError(type(obj).__name__)
+            if not lo <= v < hi:
+                raise ValueError(f"{v} does not fit in a {size}-byte enum")
+            return v
+
+        item = _int_item(size, signed)
+        if item is None:
+
+            def decode_bytes(data: bytes) -> Any:
+                return lookup(int.from_bytes(data, "little", signed=signed))
+
+            def encode_bytes(obj: Any) -> bytes:
+                return (check(obj) & mask).to_bytes(size, "little")
+
+            return f"{size}s", decode_bytes, encode_bytes
+        if signed:
+
+            def encode_signed(obj: Any) -> int:
+                v = check(obj)
+                return v - (1 << bits) if v >= half else v
+
+            return item, lookup, encode_signed
+
+        def encode_unsigned(obj: Any) -> int:
+            return check(obj) & mask
+
+        return item, lookup, encode_unsigned
+
 
 class _NaN32(float):
     """A float32 NaN that remembers its exact bits (CPython quiets signalling NaNs)."""
@@ -1234,6 +1409,31 @@ class Float32(Construct[float, float | int]):
 
     def _sizeof(self, context: Any, path: Any) -> int:
         return 4
+
+    def typedmaps_fast_leaf(self) -> FastLeaf:
+        """The codec's fast leaf: the 4 raw bytes (``"4s"``), not ``"<f"``.
+
+        A ``"<f"`` item would hand decoding a float already converted to a
+        double, which quiets a signalling NaN: its bits are gone. With the
+        raw bytes, decoding unpacks them itself and keeps a NaN's exact bits
+        as parsing does; encoding packs as building does.
+        """
+        unpack, pack, isnan = self._fmt.unpack, self._fmt.pack, math.isnan
+
+        def decode(data: bytes) -> float:
+            (v,) = unpack(data)
+            if isnan(v) and pack(v) != data:
+                nan = _NaN32(v)
+                nan.raw = data
+                return nan
+            return cast("float", v)
+
+        def encode(obj: Any) -> bytes:
+            if isinstance(obj, _NaN32):
+                return obj.raw
+            return pack(obj)
+
+        return "4s", decode, encode
 
 
 def _overlay_write(
@@ -1385,6 +1585,65 @@ class BitField(Construct[T, T | str], Generic[T]):
 
     def _sizeof(self, context: Any, path: Any) -> int:
         return self.nbytes if self.consume else 0
+
+    def typedmaps_fast_leaf(self) -> FastLeaf:
+        """The codec's fast leaf, for a field that stands alone (``consume=True``).
+
+        Its ``nbytes`` are one unsigned little-endian item (``"Ns"`` for
+        sizes struct has no integer for); decoding extracts the bits as
+        parsing does, encoding checks as building does and returns the
+        shifted bits.
+
+        Raises:
+            TypeError: the field is part of a run (``consume=False``): it
+                reads bytes that its siblings share and does not move, which
+                one struct item of its own cannot say. The record stays on
+                construct.
+        """
+        if not self.consume:
+            raise TypeError("a bitfield inside a run shares its bytes: no leaf of its own")
+        nbytes, shift, width = self.nbytes, self.shift, self.width
+        signed, boolean, cls = bool(self.signed), bool(self.boolean), self.enum
+        if not isinstance(nbytes, int) or nbytes < 0 or shift < 0 or width < 1:
+            raise ValueError(f"bitfield of {width} bits at {shift} in {nbytes} bytes")
+        wmask = (1 << width) - 1
+        top = width - 1
+        wrap = 1 << width
+        lo, hi = (-(1 << top), 1 << top) if signed else (0, wrap)
+        lookup = _enum_lookup(cls) if cls is not None else None
+
+        def decode(raw: int) -> Any:
+            v = (raw >> shift) & wmask
+            if signed and v >> top:
+                v -= wrap
+            if boolean:
+                return _BOOLS[v] if 0 <= v < 2 else bool(v)
+            if lookup is not None:
+                return lookup(v)
+            return v
+
+        def check(obj: Any) -> int:
+            if isinstance(obj, str) and cls is not None:
+                v = int(cls[obj])
+            elif isinstance(obj, int):
+                v = int(obj)
+            else:
+                raise TypeError(type(obj).__name__)
+            if not lo <= v < hi:
+                raise ValueError(f"{v} does not fit in a {width}-bit field")
+            return (v & wmask) << shift
+
+        item = _int_item(nbytes, False)
+        if item is not None:
+            return item, decode, check
+
+        def decode_bytes(data: bytes) -> Any:
+            return decode(int.from_bytes(data, "little"))
+
+        def encode_bytes(obj: Any) -> bytes:
+            return check(obj).to_bytes(nbytes, "little")
+
+        return f"{nbytes}s", decode_bytes, encode_bytes
 
 
 class UnionMember(Construct[T | None, T | None], Generic[T]):
