@@ -21,16 +21,21 @@ does not have (odd sizes, 16-byte items, user enums, standalone bitfields).
 
 from __future__ import annotations
 
+import dataclasses
 import enum
+import importlib.util
 import math
 import os
 import struct
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any, TypeAlias
 
 import construct as cs
 import pytest
+from construct_typed import DataclassStruct
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -52,6 +57,7 @@ from typedmaps.codec import Codec, make_codec
 
 from .conftest import bpf_object
 from .test_btf import ZOO_TYPES, BtfBuilder
+from .test_cli_support import typedmaps_cli
 
 Schema: TypeAlias = "cs.Construct[Any, Any]"
 Strategy: TypeAlias = "st.SearchStrategy[Any]"
@@ -179,6 +185,8 @@ def norm(x: object) -> object:
         return ("C", [(k, norm(v)) for k, v in x.items() if k != "_io"])
     if isinstance(x, cs.ListContainer):
         return ("L", [norm(v) for v in x])
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        return ("D", type(x), [(k, norm(v)) for k, v in vars(x).items()])
     if isinstance(x, list | tuple | dict):
         raise AssertionError(f"unexpected plain {type(x).__name__} in a parse result: {x!r}")
     if isinstance(x, float):
@@ -768,3 +776,66 @@ def test_typed_maps_of_a_loaded_zoo_use_fast_codecs(bpf: None) -> None:
         assert stats.value_codec.fast
         values = stats[0]
         assert all(v.ratio == 0.0 and v.kind == 0 for v in values)
+
+
+# -- the records `typedmaps gen` writes ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def generated_zoo(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
+    out = tmp_path_factory.mktemp("gen_fast") / "zoo_types_fast.py"
+    typedmaps_cli("gen", str(bpf_object("zoo")), "-o", str(out))
+    spec = importlib.util.spec_from_file_location("zoo_types_fast", out)
+    assert spec is not None
+    assert spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["zoo_types_fast"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+#: Generated records with no union member and no bitfield run: fast now.
+GENERATED_FAST = ("WideKey", "ZooEvent", "ZooInner", "ZooInts", "ZooStats", "ZooWordHalves")
+
+
+def test_generated_records_get_fast_plans(generated_zoo: ModuleType) -> None:
+    for name in GENERATED_FAST:
+        codec = make_codec(DataclassStruct(getattr(generated_zoo, name)))
+        assert codec.fast, name
+    for name in ("ZooBits", "ZooValue", "ZooWord"):
+        assert not make_codec(DataclassStruct(getattr(generated_zoo, name))).fast, name
+
+
+#: Generated record class -> its C struct, for values drawn from the BTF member types.
+GENERATED_C_NAMES = {
+    "WideKey": "wide_key",
+    "ZooEvent": "zoo_event",
+    "ZooInner": "zoo_inner",
+    "ZooInts": "zoo_ints",
+    "ZooStats": "zoo_stats",
+    "ZooBits": "zoo_bits",
+    "ZooWord": "zoo_word",
+}
+
+
+@pytest.mark.parametrize("name", sorted(GENERATED_C_NAMES))
+@SETTINGS
+@given(data=st.data())
+def test_generated_records_equal_construct(
+    generated_zoo: ModuleType, name: str, data: st.DataObject
+) -> None:
+    """Dataclass records with the hook classes inside: same objects, bytes and errors."""
+    schema = DataclassStruct(getattr(generated_zoo, name))
+    codec = make_codec(schema)
+    raw = data.draw(raw_bytes(codec.size))
+    expected = schema.parse(raw)
+    got = codec.decode(raw)
+    assert norm(got) == norm(expected)
+    assert codec.encode(got) == schema.build(expected)
+    # one member replaced by a value of its C type, valid or not
+    zoo = btf_of("zoo")
+    members = Values(zoo).members(zoo.find(GENERATED_C_NAMES[name]), valid=False)
+    for _ in range(4):
+        member = data.draw(st.sampled_from(sorted(members)))
+        value = data.draw(members[member])
+        assert_encode_agrees(codec, schema, dataclasses.replace(got, **{member: value}))
