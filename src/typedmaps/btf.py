@@ -16,9 +16,8 @@ How BTF is read
     ``btf__raw_data`` and frees the libbpf object at once. Everything else,
     ``struct btf_type`` and the records after it, is decoded here in Python:
     the ``btf_kind()``/``btf_members()`` helpers are static inline in
-    libbpf's btf.h and cannot be called in cffi ABI mode. This is the one
-    module besides the binding layer that calls libbpf, and only in
-    :func:`_libbpf_raw`; no cdata leaves it.
+    libbpf's btf.h and cannot be called in cffi ABI mode. The loading goes
+    through the binding's ``_ffi.btf_raw()``: this module never sees cdata.
 
 How C types map to Python values (decode -> encode gives the same bytes)
     - integers of 1, 2, 4, 8 and 16 bytes: ``int`` (sign from the encoding).
@@ -80,7 +79,6 @@ Speed
 from __future__ import annotations
 
 import enum
-import errno as _errno
 import io
 import math
 import os
@@ -94,7 +92,8 @@ import construct as cs
 from construct_typed import DataclassMixin, DataclassStruct
 from construct_typed.generic_wrapper import Construct
 
-from .errors import CodecError, SizeMismatchError, error_from_errno
+from . import _ffi
+from .errors import CodecError, SizeMismatchError
 from .flags import MapType
 
 if TYPE_CHECKING:
@@ -347,9 +346,7 @@ class Btf:
         """
         if not isinstance(btf_id, int) or not 0 < btf_id <= 0xFFFFFFFF:
             raise BtfError("btf_id", f"{btf_id!r} is not a positive 32-bit BTF id")
-        raw = _libbpf_raw(
-            lambda lib, ffi: lib.btf__load_from_kernel_by_id(btf_id), f"load BTF id {btf_id}"
-        )
+        raw = _ffi.btf_raw("kernel", btf_id, f"load BTF id {btf_id}")
         return cls.parse(raw)
 
     @classmethod
@@ -361,7 +358,7 @@ class Btf:
         """
         p = os.fsencode(path)
         op = f"load BTF from {os.fsdecode(p)}"
-        raw = _libbpf_raw(lambda lib, ffi: lib.btf__parse(p, ffi.NULL), op)
+        raw = _ffi.btf_raw("file", p, op)
         return cls.parse(raw)
 
     @classmethod
@@ -372,7 +369,7 @@ class Btf:
             MapError: libbpf rejects the bytes (EINVAL and friends).
         """
         blob = bytes(data)
-        raw = _libbpf_raw(lambda lib, ffi: lib.btf__new(blob, len(blob)), "load BTF bytes")
+        raw = _ffi.btf_raw("bytes", blob, "load BTF bytes")
         return cls.parse(raw)
 
     @classmethod
@@ -1060,28 +1057,6 @@ def _decode_types(sec: bytes, strings: bytes, order: str) -> list[BtfType]:
 def _need(pos: int, nbytes: int, total: int, tid: int) -> None:
     if pos + nbytes > total:
         raise BtfError("btf", f"type id {tid}: truncated trailing data")
-
-
-def _libbpf_raw(load: Callable[[Any, Any], Any], operation: str) -> bytes:
-    """Run a libbpf loader that returns ``struct btf *``, copy its raw bytes, free it."""
-    from . import _ffi
-
-    lib = _ffi.get_lib()
-    ffi = _ffi.ffi
-    ffi.errno = 0
-    ptr = load(lib, ffi)
-    if ptr == ffi.NULL:
-        err = ffi.errno or _errno.EINVAL
-        raise error_from_errno(err, operation, detail=os.strerror(err))
-    try:
-        size = ffi.new("__u32 *")
-        data = lib.btf__raw_data(ptr, size)
-        if data == ffi.NULL:
-            err = ffi.errno or _errno.ENOMEM
-            raise error_from_errno(err, operation, detail=os.strerror(err))
-        return bytes(ffi.buffer(data, size[0]))
-    finally:
-        lib.btf__free(ptr)
 
 
 # ---------------------------------------------------------------------------- constructs
