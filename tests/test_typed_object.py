@@ -2,46 +2,18 @@
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 import struct
 from collections.abc import Iterator
 
 import construct as cs
 import pytest
-from construct_typed import DataclassMixin, DataclassStruct, csfield, csfield_noinit
+from construct_typed import DataclassStruct
 
 import typedmaps as tm
 
 from .conftest import bpf_object
-
-
-@dataclasses.dataclass(unsafe_hash=True)
-class FlowKey(DataclassMixin):
-    saddr: bytes = csfield(cs.Bytes(4))
-    daddr: bytes = csfield(cs.Bytes(4))
-    sport: int = csfield(cs.Int16ul)
-    dport: int = csfield(cs.Int16ul)
-    proto: int = csfield(cs.Int8ul)
-    _pad: None = csfield_noinit(cs.Padding(3))
-
-
-@dataclasses.dataclass
-class FlowStats(DataclassMixin):
-    packets: int = csfield(cs.Int64ul)
-    bytes: int = csfield(cs.Int64ul)
-    first_seen_ns: int = csfield(cs.Int64ul)
-    last_seen_ns: int = csfield(cs.Int64ul)
-
-
-@dataclasses.dataclass
-class ProtoStats(DataclassMixin):
-    packets: int = csfield(cs.Int64ul)
-    bytes: int = csfield(cs.Int64ul)
-
-
-PROTO_TCP, PROTO_UDP = 1, 2
-XDP_PASS = 2
+from .flow_records import PROTO_TCP, PROTO_UDP, XDP_PASS, FlowKey, FlowStats, ProtoStats
 
 
 def frame(src: str, dst: str, proto: int, sport: int, dport: int) -> bytes:
