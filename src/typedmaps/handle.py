@@ -483,11 +483,6 @@ class MapHandle:
                 except OSError as exc:
                     raise MapError(exc.errno or _errno.EBADF, "close", exc.strerror) from None
 
-    def _detach(self) -> None:
-        """Mark closed without closing: the fd belongs to someone else (libbpf)."""
-        self._owns_fd = False
-        self.close()
-
     def __enter__(self) -> Self:
         self._open_fd()
         return self
