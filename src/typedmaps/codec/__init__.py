@@ -1,0 +1,18 @@
+"""Codecs: fixed-size construct schemas to bytes and back.
+
+A :class:`Codec` wraps one construct schema, the declared source of truth
+for a key or value layout, and turns Python values into the exact bytes
+the schema builds (and back). Every failure is a
+:class:`~typedmaps.errors.CodecError` naming the field path
+(``"value.stats.bytes"``), the offending value and the reason, so nothing
+reaches a syscall unless it encodes.
+
+Build one with :func:`make_codec`; the typed map layer does this once per
+map, when the map is wrapped.
+"""
+
+from ._codec import Codec, make_codec
+from ._emit import PairPlan, pair_plan
+from ._plan import FAST_LEAF_HOOK
+
+__all__ = ["FAST_LEAF_HOOK", "Codec", "PairPlan", "make_codec", "pair_plan"]

@@ -1,0 +1,489 @@
+"""Python source generated from a plan: decode, encode, their row forms, and pair plans."""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import construct as cs
+
+from ._plan import (
+    _Array,
+    _count_endians,
+    _Leaf,
+    _Node,
+    _NoPlan,
+    _Pad,
+    _Padded,
+    _Planner,
+    _Record,
+    _Slow,
+    _Struct,
+    _Wrap,
+)
+
+if TYPE_CHECKING:
+    from ._codec import Codec
+
+
+class _Emitter:
+    """Writes the generated decode/encode source for one plan tree."""
+
+    def __init__(self, planner: _Planner, prefix: str, stem: str = "") -> None:
+        self.planner = planner
+        self.prefix = prefix
+        # Prepended to every local the code uses, so the code of two schemas
+        # can share one function body (see _compile_pair).
+        self.stem = stem
+        self.fmt: list[str] = []
+        self.items = 0
+        self.tmp = 0
+        self.lines: list[str] = []
+        self.args: list[str] = []
+        self.use_t = False
+        self.converted: dict[int, _Leaf] = {}
+
+    def name(self, stem: str) -> str:
+        self.tmp += 1
+        return f"{self.stem}{stem}{self.tmp}"
+
+    def leaf(self, node: _Leaf) -> _Leaf:
+        """The leaf as it goes into this struct: other-endian numbers become
+        raw bytes converted on the way (struct has one byte order per format)."""
+        if not node.endian or node.endian == self.prefix:
+            return node
+        done = self.converted.get(id(node))
+        if done is not None:
+            return done
+        p = self.planner
+        if node.kind not in ("int", "float"):  # pragma: no cover - nothing else has one
+            raise _NoPlan("byte order")
+        # One-item structs in the field's own byte order: the same acceptance
+        # and range checks as packing the field in place, as a bound C call.
+        one = struct.Struct(node.endian + node.code)
+        u = p.bind(one.unpack, "_u")
+        k = p.bind(one.pack, "_pk")
+        conv = _Leaf(
+            f"{node.size}s",
+            "",
+            node.size,
+            dec=[f"{u}({{}})[0]", *node.dec],
+            enc=[*node.enc, f"{{x}} = {k}({{x}})"],
+        )
+        self.converted[id(node)] = conv
+        return conv
+
+    def item(self, i: int) -> str:
+        return f"{self.stem}t[{i}]" if self.use_t else f"{self.stem}v{i}"
+
+    # -- format ------------------------------------------------------------
+
+    def layout(self, node: _Node) -> None:
+        """Append the struct format of ``node`` and count its items."""
+        if isinstance(node, _Leaf):
+            self.fmt.append(self.leaf(node).code)
+            self.items += 1
+        elif isinstance(node, _Pad):
+            if node.size:
+                self.fmt.append(f"{node.size}x" if node.pattern == b"\x00" else f"{node.size}s")
+                self.items += node.pattern != b"\x00"
+        elif isinstance(node, _Struct):
+            for _, sub, _ in node.fields:
+                self.layout(sub)
+        elif isinstance(node, _Record):
+            for _, sub in node.fields:
+                self.layout(sub)
+        elif isinstance(node, _Array):
+            self.use_t = True
+            for _ in range(node.count):
+                self.layout(node.elem)
+        elif isinstance(node, _Wrap):
+            self.layout(node.inner)
+        else:
+            self.layout(node.inner)
+            self.layout(node.pad)
+
+    # -- decode ------------------------------------------------------------
+
+    def dec(self, node: _Node) -> str:
+        """Expression for the decoded value of ``node`` (statements go to lines)."""
+        if isinstance(node, _Leaf):
+            leaf = self.leaf(node)
+            expr = self.item(self.items)
+            self.items += 1
+            for tmpl in leaf.dec:
+                expr = tmpl.format(expr)
+            return expr
+        if isinstance(node, _Pad):
+            if node.size and node.pattern != b"\x00":
+                self.items += 1
+            return "None"
+        if isinstance(node, _Struct):
+            parts = []
+            for name, sub, _ in node.fields:
+                expr = self.dec(sub)
+                if name is not None:
+                    parts.append(f"{name!r}: {expr}")
+            return f"_C({{{', '.join(parts)}}})"
+        if isinstance(node, _Record):
+            return self.dec_record(node)
+        if isinstance(node, _Array):
+            return self.dec_array(node)
+        if isinstance(node, _Wrap):
+            expr = self.dec(node.inner)
+            if node.check is not None:
+                var = self.name("k")
+                self.lines.append(f"{var} = {expr}")
+                self.lines.append(node.check.format(x=var))
+                expr = var
+            if node.dec is not None:
+                expr = node.dec.format(expr)
+            return expr
+        expr = self.dec(node.inner)
+        self.dec(node.pad)
+        return expr
+
+    def dec_record(self, node: _Record) -> str:
+        exprs = {name: self.dec(sub) for name, sub in node.fields}
+        cls = self.planner.bind(node.cls, "_R")
+        obj = self.name("o")
+        if node.plain:
+            # The generated __init__ stores the init fields in order; fields
+            # with init=False keep their class default until DataclassStruct
+            # sets them afterwards, so they come last in the instance dict.
+            self.lines.append(f"{obj} = _new({cls})")
+            for name in node.init:
+                self.lines.append(f"{obj}.{name} = {exprs[name]}")
+            for name in node.order:
+                if name not in node.init:
+                    self.lines.append(f"{obj}.{name} = {exprs[name]}")
+        else:
+            init = ", ".join(f"{name}={exprs[name]}" for name in node.init)
+            self.lines.append(f"{obj} = {cls}({init})")
+            for name in node.order:
+                if name not in node.init:
+                    self.lines.append(f"{obj}.{name} = {exprs[name]}")
+        return obj
+
+    def dec_array(self, node: _Array) -> str:
+        elem = node.elem
+        if isinstance(elem, _Leaf):
+            leaf = self.leaf(elem)
+            start = self.items
+            self.items += node.count
+            items = f"{self.stem}t[{start}:{self.items}]"
+            if not leaf.dec:
+                return f"_LC({items})"
+            expr = "_x"
+            for tmpl in leaf.dec:
+                expr = tmpl.format(expr)
+            return f"_LC([{expr} for _x in {items}])"
+        exprs = [self.dec(elem) for _ in range(node.count)]
+        return f"_LC([{', '.join(exprs)}])"
+
+    # -- encode ------------------------------------------------------------
+
+    def enc(self, node: _Node, x: str) -> None:
+        """Statements that check ``x`` (a local) and append its pack args."""
+        if isinstance(node, _Leaf):
+            leaf = self.leaf(node)
+            for step in leaf.enc:
+                self.lines.append(step.format(x=x))
+            self.args.append(x)
+        elif isinstance(node, _Pad):
+            if node.size and node.pattern != b"\x00":
+                self.args.append(self.planner.bind(node.pattern * node.size, "_pad"))
+        elif isinstance(node, _Struct):
+            self.lines.append(f"if not isinstance({x}, _dict): raise _S")
+            for name, sub, buildnone in node.fields:
+                if isinstance(sub, _Pad):
+                    self.enc(sub, "None")  # construct builds padding from nothing
+                    continue
+                y = self.name("a")
+                get = f"{x}.get({name!r})" if buildnone else f"{x}[{name!r}]"
+                self.lines.append(f"{y} = {get}")
+                self.enc(sub, y)
+        elif isinstance(node, _Record):
+            cls = self.planner.bind(node.cls, "_R")
+            self.lines.append(f"if type({x}) is not {cls}: raise _S")
+            names = {}
+            for name in node.order:  # DataclassStruct reads every field, in this order
+                names[name] = y = self.name("a")
+                self.lines.append(f"{y} = {x}.{name}")
+            for name, sub in node.fields:
+                self.enc(sub, names[name])
+        elif isinstance(node, _Array):
+            self.lines.append(f"if len({x}) != {node.count}: raise _S")
+            elem = node.elem
+            if isinstance(elem, _Leaf) and not self.leaf(elem).enc:
+                self.args.append(f"*{x}")
+            elif node.count:
+                ys = [self.name("a") for _ in range(node.count)]
+                self.lines.append(f"{', '.join(ys)}, = {x}")
+                for y in ys:
+                    self.enc(elem, y)
+        elif isinstance(node, _Wrap):
+            for step in node.enc:
+                self.lines.append(step.format(x=x))
+            self.enc(node.inner, x)
+        else:
+            self.enc(node.inner, x)
+            self.enc(node.pad, x)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    """The compiled functions of one schema."""
+
+    struct: struct.Struct
+    decode: Callable[[bytes], Any]
+    decode_rows: Callable[[Iterable[tuple[Any, ...]]], list[Any]]
+    encode: Callable[[Any], bytes]
+    encode_rows: Callable[[Sequence[Any], int], bytearray]
+    source: str
+
+
+#: Plans are unrolled: an array of records becomes code per element. Past
+#: this many generated nodes (or lines), construct is used instead.
+_MAX_LINES = 20000
+
+
+def _weight(node: _Node) -> int:
+    """How many nodes the unrolled plan of ``node`` has."""
+    if isinstance(node, _Struct):
+        return 1 + sum(_weight(sub) for _, sub, _ in node.fields)
+    if isinstance(node, _Record):
+        return 1 + sum(_weight(sub) for _, sub in node.fields)
+    if isinstance(node, _Array):
+        elem = node.elem
+        if isinstance(elem, _Leaf) and not elem.dec and not elem.enc:
+            return 2  # one slice to decode, one *args to encode
+        return 1 + node.count * _weight(elem)
+    if isinstance(node, _Wrap | _Padded):
+        return 1 + _weight(node.inner)
+    return 1
+
+
+@dataclasses.dataclass(frozen=True)
+class _Parts:
+    """The generated statements of one schema, before they become functions.
+
+    ``target`` is the assignment target of one unpacked row, ``dec_lines``
+    then ``dec_expr`` decode it; ``enc_var`` is the variable holding the
+    value to encode, ``enc_lines`` check it and ``enc_args`` are the pack
+    arguments. Every local name starts with the emitter's stem.
+    """
+
+    packer: struct.Struct
+    target: str
+    dec_lines: list[str]
+    dec_expr: str
+    enc_var: str
+    enc_lines: list[str]
+    enc_args: list[str]
+
+
+def _emit_parts(
+    schema: cs.Construct[Any, Any], size: int, planner: _Planner, stem: str
+) -> _Parts | None:
+    """Plan ``schema`` and emit its statements, or None if it has no fast plan."""
+    try:
+        root = planner.plan(schema)
+    except _NoPlan:
+        return None
+    if isinstance(root, _Leaf) and root.opaque:
+        return None  # nothing to gain: construct would do all the work anyway
+    if _weight(root) > _MAX_LINES // 2:
+        return None
+    counts: dict[str, int] = {}
+    _count_endians(root, counts)
+    prefix = "<" if counts.get("<", 0) >= counts.get(">", 0) else ">"
+
+    em = _Emitter(planner, prefix, stem)
+    em.layout(root)
+    fmt = prefix + "".join(em.fmt)
+    packer = struct.Struct(fmt)
+    if packer.size != size:  # pragma: no cover - a planner bug; stay correct
+        return None
+    nitems = em.items
+    em.use_t = em.use_t or nitems > 255
+
+    em.items, em.lines = 0, []
+    dec_expr = em.dec(root)
+    dec_lines = em.lines
+    em.lines, em.args = [], []
+    enc_var = f"{stem}a0"
+    em.enc(root, enc_var)
+    enc_lines, enc_args = em.lines, em.args
+    if len(dec_lines) + len(enc_lines) > _MAX_LINES:
+        return None
+
+    if em.use_t:
+        target = f"{stem}t"
+    elif nitems:
+        target = ", ".join(f"{stem}v{i}" for i in range(nitems)) + ","
+    else:
+        target = "_"
+    return _Parts(packer, target, dec_lines, dec_expr, enc_var, enc_lines, enc_args)
+
+
+def _base_ns(planner: _Planner) -> dict[str, Any]:
+    """The namespace generated code runs in: the planner's bindings and the helpers."""
+    ns: dict[str, Any] = dict(planner.ns)
+    ns.update(
+        _bytearray=bytearray,
+        _S=_Slow,
+        _C=cs.Container,
+        _LC=cs.ListContainer,
+        _dict=dict,
+        _new=object.__new__,
+    )
+    return ns
+
+
+def _compile_plan(
+    schema: cs.Construct[Any, Any],
+    size: int,
+    slow_decode: Callable[[bytes], Any],
+    slow_encode: Callable[[Any], bytes],
+) -> _Plan | None:
+    """Compile ``schema`` into a :class:`_Plan`, or None if it has none."""
+    planner = _Planner()
+    parts = _emit_parts(schema, size, planner, "")
+    if parts is None:
+        return None
+    target, dec_lines, dec_expr = parts.target, parts.dec_lines, parts.dec_expr
+    enc_lines, enc_args = parts.enc_lines, parts.enc_args
+    packer = parts.packer
+    ind = "\n        "
+    src = f"""
+def decode(data):
+    try:
+        {target} = _unpack(data)
+        {ind.join(dec_lines) or "pass"}
+        return {dec_expr}
+    except Exception:
+        pass
+    return _slow_decode(data)
+
+def decode_rows(rows):
+    out = []
+    app = out.append
+    for {target} in rows:
+        {ind.join(dec_lines) or "pass"}
+        app({dec_expr})
+    return out
+
+def encode(v):
+    try:
+        a0 = v
+        {ind.join(enc_lines) or "pass"}
+        return _pack({", ".join(enc_args)})
+    except Exception:
+        pass
+    return _slow_encode(v)
+
+def encode_rows(values, stride):
+    buf = _bytearray(len(values) * stride)
+    off = 0
+    for v in values:
+        a0 = v
+        {ind.join(enc_lines) or "pass"}
+        _pack_into(buf, off, {", ".join(enc_args)})
+        off += stride
+    return buf
+"""
+    ns = _base_ns(planner)
+    ns.update(
+        _unpack=packer.unpack,
+        _pack=packer.pack,
+        _pack_into=packer.pack_into,
+        _slow_decode=slow_decode,
+        _slow_encode=slow_encode,
+    )
+    exec(compile(src, f"<typedmaps codec {packer.format}>", "exec"), ns)
+    return _Plan(packer, ns["decode"], ns["decode_rows"], ns["encode"], ns["encode_rows"], src)
+
+
+@dataclasses.dataclass(frozen=True)
+class PairPlan:
+    """Generated code for a key schema and a value schema together (see :func:`pair_plan`).
+
+    Attributes:
+        decode_pairs: ``(key_rows, value_rows) -> [(key, value), ...]``: the
+            two buffers hold the same number of records back to back; one
+            loop unpacks a key row and a value row and builds both records.
+            It raises (anything) where either schema's fast code would hand
+            over to construct: the caller then decodes with the codecs.
+        encode_pairs: ``[(key, value), ...] -> (key_bytes, value_bytes)``,
+            both buffers filled in one loop; raises (anything) where either
+            fast encode would hand over to construct.
+        source: the generated source, for inspection.
+    """
+
+    decode_pairs: Callable[[Any, Any], list[tuple[Any, Any]]]
+    encode_pairs: Callable[[Sequence[Any]], tuple[bytearray, bytearray]]
+    source: str
+
+
+def pair_plan(key: Codec[Any], value: Codec[Any]) -> PairPlan | None:
+    """Compile the key and value schemas of a map into one loop each way.
+
+    Full reads and batch writes of a typed map handle keys and values in
+    pairs. Running each codec over its own buffer makes two lists and a
+    zip; one generated loop over both buffers builds the pairs directly,
+    with no intermediate lists. The loop
+    body is the same generated code as each codec's fast plan, so it makes
+    the same objects and bytes; it only ever *succeeds* where both fast
+    plans do.
+
+    Returns:
+        the plan, or None when either codec has no fast plan or is of zero bytes.
+    """
+    if not (key.fast and value.fast) or not (key.size and value.size):
+        return None  # (struct cannot iterate over records of zero bytes)
+    planner = _Planner()
+    kp = _emit_parts(key.schema, key.size, planner, "k_")
+    vp = _emit_parts(value.schema, value.size, planner, "v_")
+    if kp is None or vp is None:  # pragma: no cover - both codecs have plans
+        return None
+    ind = "\n        "
+    ks, vs = kp.packer.size, vp.packer.size
+    src = f"""
+def decode_pairs(kbuf, vbuf):
+    out = []
+    app = out.append
+    for ({kp.target}), ({vp.target}) in _zip(_kiter(kbuf), _viter(vbuf)):
+        {ind.join(kp.dec_lines) or "pass"}
+        {ind.join(vp.dec_lines) or "pass"}
+        app(({kp.dec_expr}, {vp.dec_expr}))
+    return out
+
+def encode_pairs(items):
+    n = len(items)
+    kbuf = _bytearray(n * {ks})
+    vbuf = _bytearray(n * {vs})
+    ko = 0
+    vo = 0
+    for {kp.enc_var}, {vp.enc_var} in items:
+        {ind.join(kp.enc_lines) or "pass"}
+        {ind.join(vp.enc_lines) or "pass"}
+        _kpack_into(kbuf, ko, {", ".join(kp.enc_args)})
+        _vpack_into(vbuf, vo, {", ".join(vp.enc_args)})
+        ko += {ks}
+        vo += {vs}
+    return kbuf, vbuf
+"""
+    ns = _base_ns(planner)
+    ns.update(
+        _zip=zip,
+        _kiter=kp.packer.iter_unpack,
+        _viter=vp.packer.iter_unpack,
+        _kpack_into=kp.packer.pack_into,
+        _vpack_into=vp.packer.pack_into,
+    )
+    name = f"<typedmaps pair {kp.packer.format} {vp.packer.format}>"
+    exec(compile(src, name, "exec"), ns)
+    return PairPlan(ns["decode_pairs"], ns["encode_pairs"], src)
