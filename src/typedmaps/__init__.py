@@ -27,15 +27,9 @@ from .errors import (
 )
 from .flags import MapCreateFlags, MapFlags, MapType, ProgramType
 from .handle import MapHandle, MapInfo, num_possible_cpus
-from .object import BpfObject, GlobalVariable, Link, Map, Program, TestRunResult
-from .typed import (
-    PerCpuTypedMap,
-    TypedBloomFilter,
-    TypedMap,
-    TypedQueue,
-    TypedStack,
-    typed,
-)
+from .object import BpfObject, GlobalVariable, Map
+from .program import Link, Program, TestRunResult
+from .typed import PerCpuTypedMap, TypedBloomFilter, TypedMap, TypedQueue, TypedStack, typed
 
 __version__ = "0.1.0"
 

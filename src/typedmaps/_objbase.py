@@ -1,0 +1,94 @@
+"""What the object, map and program modules share: state, libbpf log capture, argument checks."""
+
+from __future__ import annotations
+
+import contextlib
+import errno as _errno
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from enum import Enum
+from typing import Any, Final
+
+from . import _ffi
+from ._ffi import NULL, ffi
+from .errors import CodecError, ObjectError
+
+_libbpf_log = logging.getLogger("typedmaps.libbpf")
+#: libbpf's own errno values (LIBBPF_ERRNO__*) start here.
+_LIBBPF_ERRNO_START: Final = 4000
+
+
+class _State(Enum):
+    OPEN = "opened, not loaded"
+    LOADED = "loaded"
+    FAILED = "failed to load"
+    CLOSED = "closed"
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+class _Collect(logging.Filter):
+    """Collects this thread's libbpf WARNING lines; passes every record on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.thread = threading.get_ident()
+        self.lines: list[str] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        # record.thread is None when logging.logThreads is off: keep those too
+        if record.thread in (self.thread, None) and record.levelno >= logging.WARNING:
+            self.lines.append(record.getMessage())
+        return True
+
+
+@contextlib.contextmanager
+def _capture_libbpf_log() -> Iterator[list[str]]:
+    """While active, collect what libbpf warns about in this thread.
+
+    A logging.Filter on the ``typedmaps.libbpf`` logger, not a handler, so
+    the user's logging set-up (including Python's last-resort stderr
+    handler) sees exactly what it would have seen anyway.
+    """
+    collector = _Collect()
+    _libbpf_log.addFilter(collector)
+    try:
+        yield collector.lines
+    finally:
+        _libbpf_log.removeFilter(collector)
+
+
+def _strerror(err: int) -> str:
+    if err >= _LIBBPF_ERRNO_START:
+        buf = ffi.new("char[]", 256)
+        _ffi.get_lib().libbpf_strerror(err, buf, 256)
+        return str(ffi.string(buf).decode("utf-8", "replace"))
+    return os.strerror(err)
+
+
+def _object_error(
+    err: int, operation: str, lines: list[str], detail: str | None = None
+) -> ObjectError:
+    err = abs(err) or _errno.EINVAL
+    return ObjectError(err, operation, detail or _strerror(err), log="\n".join(lines))
+
+
+def _cstr(ptr: Any) -> str | None:
+    return None if ptr == NULL else str(ffi.string(ptr).decode("utf-8", "replace"))
+
+
+def _u32(value: object, what: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 0xFFFFFFFF:
+        raise CodecError(what, value, "must be an integer in [0, 2**32)")
+    return value
+
+
+def _bytes_arg(value: object, what: str) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, bytearray | memoryview):
+        return bytes(value)
+    raise CodecError(what, value, f"expected a bytes-like object, got {type(value).__name__}")
