@@ -58,8 +58,10 @@ build/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) $(STAMP_SYS)
 test: setup
 	$(MAKE) --no-print-directory pytest typecheck lint
 
+# Both cores by default (pytest-xdist); PYTEST_WORKERS=0 runs in one process.
+PYTEST_WORKERS ?= 2
 pytest:
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 typecheck:
 	$(PY) -m mypy --strict src tests

@@ -144,14 +144,36 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     _fds_at_start.update(_open_fds())
 
 
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+def _leak_report() -> str | None:
     gc.collect()
     leaked = {
         fd: target
         for fd, target in _open_fds().items()
         if fd not in _fds_at_start and target.startswith("anon_inode:")
     }
-    if leaked:
-        lines = "\n".join(f"  fd {fd} -> {t}" for fd, t in sorted(leaked.items()))
-        print(f"\nFILE DESCRIPTOR LEAK: {len(leaked)} BPF fd(s) still open:\n{lines}")
+    if not leaked:
+        return None
+    lines = "\n".join(f"  fd {fd} -> {t}" for fd, t in sorted(leaked.items()))
+    return f"FILE DESCRIPTOR LEAK: {len(leaked)} BPF fd(s) still open:\n{lines}"
+
+
+_worker_leaks: list[str] = []
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        # An xdist worker: hand the report to the controller, which fails the run.
+        workeroutput["fd_leaks"] = _leak_report()
+        return
+    reports = [r for r in [_leak_report(), *_worker_leaks] if r]
+    if reports:
+        print("\n" + "\n".join(reports))
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """xdist controller: collect each worker's fd-leak report (see pytest_sessionfinish)."""
+    report = getattr(node, "workeroutput", {}).get("fd_leaks")
+    if report:
+        _worker_leaks.append(f"[{node.gateway.id}] {report}")
