@@ -3,6 +3,8 @@
 #   make demo    run the main job (load a flow-accounting XDP program, show typed maps)
 #   make test    pytest on real kernel maps + mypy --strict + ruff
 #   make bench   the benchmark suite (bench/), C vs MapHandle vs TypedMap vs BCC
+#   make dist    sdist + wheel into build/dist (the wheel is built from the sdist)
+#   make wheel-check  install that wheel into a fresh venv and smoke-test it there
 
 SHELL      := /bin/bash
 PYTHON     ?= python3
@@ -19,7 +21,7 @@ APT_PKGS   := clang llvm libbpf1 libbpf-dev bpftool python3-bpfcc make
 STAMP_SYS  := build/.system-deps
 STAMP_VENV := $(VENV)/.installed
 
-.PHONY: all setup system-deps bpffs bpf venv test pytest typecheck lint demo bench clean
+.PHONY: all setup system-deps bpffs bpf venv test pytest typecheck lint demo bench dist wheel-check clean
 
 all: test
 
@@ -64,17 +66,34 @@ pytest:
 	$(PY) -m pytest -q -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 typecheck:
-	$(PY) -m mypy --strict src tests
+	$(PY) -m mypy --strict src tests tools
 
 lint:
-	$(PY) -m ruff check src tests bench
-	$(PY) -m ruff format --check src tests bench
+	$(PY) -m ruff check src tests bench tools
+	$(PY) -m ruff format --check src tests bench tools
 
 demo: setup
 	$(PY) examples/demo.py
 
 bench: setup
 	$(PY) bench/run.py $(BENCH_ARGS)
+
+# `python -m build` with no target flags builds the sdist, then the wheel from
+# that sdist: a wheel that works proves the sdist is complete.
+DIST := build/dist
+dist: venv
+	rm -rf $(DIST)
+	$(PY) -m build --outdir $(DIST) .
+
+# A fresh venv with the wheel (not editable) and its extras; the smoke script
+# runs isolated (-I) so nothing from the source tree can be imported.
+WHEEL_VENV := build/wheel-venv
+wheel-check: dist bpffs
+	rm -rf $(WHEEL_VENV)
+	$(PYTHON) -m venv $(WHEEL_VENV)
+	$(WHEEL_VENV)/bin/pip install -q --upgrade pip
+	$(WHEEL_VENV)/bin/pip install -q "$$(ls $(DIST)/typedmaps-*.whl)"
+	$(WHEEL_VENV)/bin/python -I tools/wheel_smoke.py $(DIST)
 
 clean:
 	rm -rf build .mypy_cache .ruff_cache .pytest_cache

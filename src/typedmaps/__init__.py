@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 
+from ._version import __version__ as __version__
 from .errors import (
     BatchError,
     CodecError,
@@ -30,8 +31,6 @@ from .handle import MapHandle, MapInfo, num_possible_cpus
 from .object import BpfObject, GlobalVariable, Map
 from .program import Link, Program, TestRunResult
 from .typed import PerCpuTypedMap, TypedBloomFilter, TypedMap, TypedQueue, TypedStack, typed
-
-__version__ = "0.1.0"
 
 __all__ = [
     "BatchError",

@@ -250,3 +250,7 @@ int btf__fd(const struct btf *btf);
 /* ---- libc: formatting libbpf's va_list log lines ------------------------ */
 
 int vsnprintf(char *str, size_t size, const char *format, void *ap);
+
+/* ---- libbpf.h: version (typedmaps --version) ------------------------------ */
+
+const char *libbpf_version_string(void);

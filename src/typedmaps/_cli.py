@@ -394,11 +394,38 @@ def cmd_gen(args: argparse.Namespace, out: TextIO) -> int:
 # ---------------------------------------------------------------------------- main
 
 
+def version_text() -> str:
+    """What ``typedmaps --version`` prints: this package's and the loaded libbpf's versions."""
+    from . import _ffi
+    from ._version import __version__
+
+    try:
+        libbpf = f"libbpf {_ffi.libbpf_version()}"
+    except TypedMapsError:  # LibbpfNotFoundError: say so instead of failing
+        libbpf = "libbpf not found"
+    python = ".".join(map(str, sys.version_info[:3]))
+    return f"typedmaps {__version__} ({libbpf}, Python {python})"
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: computed when asked for, so other commands never load libbpf for it."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kw: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help=kw.get("help"))
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        sys.stdout.write(version_text() + "\n")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for docs and tests)."""
     p = argparse.ArgumentParser(
         prog="typedmaps",
         description="Inspect BPF maps with their BTF types, and generate typed Python modules.",
+    )
+    p.add_argument(
+        "--version", action=_VersionAction, help="print the typedmaps and libbpf versions"
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     mapdoc = "a bpffs pin path, id:N or name:NAME"

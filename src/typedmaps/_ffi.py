@@ -207,6 +207,11 @@ def btf_raw(source: str, arg: int | bytes, operation: str) -> bytes:
         lib.btf__free(ptr)
 
 
+def libbpf_version() -> str:
+    """The loaded libbpf's version, e.g. ``"v1.1"`` (``libbpf_version_string()``)."""
+    return str(ffi.string(get_lib().libbpf_version_string()).decode("ascii", "replace"))
+
+
 def num_possible_cpus() -> int:
     """How many CPUs the kernel could ever bring up (per-CPU maps have a slot for each)."""
     global _ncpus
