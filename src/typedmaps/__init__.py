@@ -3,34 +3,84 @@
 Two layers (see docs/design.md): a byte-level :class:`MapHandle` on a cffi
 ABI-mode binding to libbpf, and typed wrappers (:class:`TypedMap` and
 friends) that encode keys and values with construct schemas.
+
+Importing the package is cheap: every public name is loaded from its
+module the first time it is used (PEP 562), so ``import typedmaps`` does not
+pull in cffi, construct or the BTF code until something needs them (the
+``typedmaps`` command starts fast because of this).
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING, Final
 
 from ._version import __version__ as __version__
-from .errors import (
-    BatchError,
-    CodecError,
-    IterationAbortedError,
-    KeyExistsError,
-    KeyNotFoundError,
-    LibbpfNotFoundError,
-    MapClosedError,
-    MapError,
-    MapFullError,
-    MapPermissionError,
-    NotSupportedError,
-    ObjectError,
-    SizeMismatchError,
-    TypedMapsError,
-)
-from .flags import MapCreateFlags, MapFlags, MapType, ProgramType
-from .handle import MapHandle, MapInfo, num_possible_cpus
-from .object import BpfObject, GlobalVariable, Map
-from .program import Link, Program, TestRunResult
-from .typed import PerCpuTypedMap, TypedBloomFilter, TypedMap, TypedQueue, TypedStack, typed
+
+# Every public name, and the module (under typedmaps.) that defines it. To add
+# a public name: add it here, to the TYPE_CHECKING imports below (what mypy and
+# editors see) and to __all__; tests/test_smoke.py checks that the three agree.
+_LAZY: Final[dict[str, str]] = {
+    "BatchError": "errors",
+    "CodecError": "errors",
+    "IterationAbortedError": "errors",
+    "KeyExistsError": "errors",
+    "KeyNotFoundError": "errors",
+    "LibbpfNotFoundError": "errors",
+    "MapClosedError": "errors",
+    "MapError": "errors",
+    "MapFullError": "errors",
+    "MapPermissionError": "errors",
+    "NotSupportedError": "errors",
+    "ObjectError": "errors",
+    "SizeMismatchError": "errors",
+    "TypedMapsError": "errors",
+    "MapCreateFlags": "flags",
+    "MapFlags": "flags",
+    "MapType": "flags",
+    "ProgramType": "flags",
+    "MapHandle": "handle",
+    "MapInfo": "handle",
+    "num_possible_cpus": "handle",
+    "BpfObject": "object",
+    "GlobalVariable": "object",
+    "Map": "object",
+    "Link": "program",
+    "Program": "program",
+    "TestRunResult": "program",
+    "PerCpuTypedMap": "typed",
+    "TypedBloomFilter": "typed",
+    "TypedMap": "typed",
+    "TypedQueue": "typed",
+    "TypedStack": "typed",
+    "typed": "typed",
+}
+
+if TYPE_CHECKING:
+    from .errors import (
+        BatchError,
+        CodecError,
+        IterationAbortedError,
+        KeyExistsError,
+        KeyNotFoundError,
+        LibbpfNotFoundError,
+        MapClosedError,
+        MapError,
+        MapFullError,
+        MapPermissionError,
+        NotSupportedError,
+        ObjectError,
+        SizeMismatchError,
+        TypedMapsError,
+    )
+    from .flags import MapCreateFlags, MapFlags, MapType, ProgramType
+    from .handle import MapHandle, MapInfo, num_possible_cpus
+    from .object import BpfObject, GlobalVariable, Map
+    from .program import Link, Program, TestRunResult
+    from .typed import PerCpuTypedMap, TypedBloomFilter, TypedMap, TypedQueue, TypedStack, typed
 
 __all__ = [
     "BatchError",
@@ -68,11 +118,54 @@ __all__ = [
     "typed",
 ]
 
-# Reprs and tracebacks show the public path (typedmaps.MapHandle), not the
-# private module a name happens to live in.
-for _name in __all__:
-    _obj = globals()[_name]
-    if getattr(_obj, "__module__", "").startswith("typedmaps."):
-        with contextlib.suppress(AttributeError, TypeError):
-            _obj.__module__ = __name__
-del _name, _obj
+
+def _publish() -> None:
+    """Give every loaded public object its public path (reprs show typedmaps.MapHandle).
+
+    Runs each time a public name is first loaded, over every public name
+    whose module is loaded by then (also modules other modules imported).
+    """
+    g = globals()
+    for name, mod in _LAZY.items():
+        module = sys.modules.get(f"{__name__}.{mod}")
+        if module is None:
+            continue
+        obj = getattr(module, name, None)
+        if obj is None:
+            continue
+        g[name] = obj
+        if getattr(obj, "__module__", "").startswith(f"{__name__}."):
+            with contextlib.suppress(AttributeError, TypeError):
+                obj.__module__ = __name__
+
+
+class _Package(types.ModuleType):
+    """The package's module type: a submodule never hides the public name it shares.
+
+    ``typedmaps.typed`` is both the module and the function :func:`typed`.
+    The import system binds a submodule to its parent's attribute when it
+    is first imported, whoever imports it; this keeps the public object.
+    """
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name in _LAZY and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+
+if not TYPE_CHECKING:
+    # Hidden from type checkers: with a module __getattr__ in sight, mypy would
+    # accept any attribute of the package, typos included.
+
+    def __getattr__(name: str) -> object:
+        mod = _LAZY.get(name)
+        if mod is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        importlib.import_module(f"{__name__}.{mod}")
+        _publish()
+        return globals()[name]
+
+    def __dir__() -> list[str]:
+        return sorted({*__all__, *(n for n in globals() if n.startswith("__"))})
