@@ -1,8 +1,10 @@
 # typedmaps: every target does its own set-up on a fresh Debian 12 machine (as root):
-# system packages, bpffs, the .venv with `pip install -e '.[dev]'`, and the BPF objects.
+# system packages, bpffs, the .venv with `pip install -e '.[dev,docs]'`, and the BPF objects.
 #   make demo    run the main job (load a flow-accounting XDP program, show typed maps)
 #   make test    pytest on real kernel maps + mypy --strict + ruff
 #   make bench   the benchmark suite (bench/), C vs MapHandle vs TypedMap vs BCC
+#   make docs    the documentation site, strictly (any warning fails), into build/site
+#   make docs-check   open it in headless Chromium: render checks + screenshots (build/docs-check)
 #   make dist    sdist + wheel into build/dist (the wheel is built from the sdist)
 #   make wheel-check  install that wheel into a fresh venv and smoke-test it there
 
@@ -19,18 +21,22 @@ BPF_OBJS   := $(patsubst bpf/%.bpf.c,build/bpf/%.bpf.o,$(BPF_SRCS))
 # only for the side-by-side BCC benchmark and its tests.
 APT_PKGS   := clang llvm libbpf1 libbpf-dev bpftool python3-bpfcc make
 STAMP_SYS  := build/.system-deps
+# Only for `make docs-check`: a real browser and its WebDriver.
+DOCS_APT_PKGS := chromium chromium-driver
+STAMP_DOCS_SYS := build/.docs-system-deps
+# The editable install's extras: everything the tests and the docs build import.
+VENV_EXTRAS := dev,docs
 STAMP_VENV := $(VENV)/.installed
 
-.PHONY: all setup system-deps bpffs bpf venv test pytest typecheck lint demo bench dist wheel-check clean
+.PHONY: all setup system-deps docs-system-deps bpffs bpf venv test pytest typecheck lint demo bench docs docs-check dist wheel-check clean
 
 all: test
 
 setup: system-deps venv bpf bpffs
 
-# Install whatever of APT_PKGS is missing (one `apt-get update` only when needed).
-system-deps: $(STAMP_SYS)
-$(STAMP_SYS): Makefile
-	@missing=""; for p in $(APT_PKGS); do \
+# Install whatever of the packages $(1) is missing (one `apt-get update` only when needed).
+define apt_install
+	@missing=""; for p in $(1); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if ! $(PYTHON) -c 'import ensurepip, venv' >/dev/null 2>&1; then missing="$$missing python3-venv"; fi; \
@@ -40,16 +46,25 @@ $(STAMP_SYS): Makefile
 	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 	@mkdir -p build && touch $@
+endef
+
+system-deps: $(STAMP_SYS)
+$(STAMP_SYS): Makefile
+	$(call apt_install,$(APT_PKGS))
+
+docs-system-deps: $(STAMP_DOCS_SYS)
+$(STAMP_DOCS_SYS): Makefile
+	$(call apt_install,$(DOCS_APT_PKGS))
 
 # bpffs must be mounted for pinning; mount it when absent.
 bpffs:
 	@mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
 
 venv: $(STAMP_VENV)
-$(STAMP_VENV): pyproject.toml $(STAMP_SYS)
+$(STAMP_VENV): pyproject.toml Makefile $(STAMP_SYS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[$(VENV_EXTRAS)]'
 	@touch $@
 
 bpf: $(BPF_OBJS)
@@ -77,6 +92,17 @@ demo: setup
 
 bench: setup
 	$(PY) bench/run.py $(BENCH_ARGS)
+
+# The site: mkdocs.yml sets strict mode (every warning fails) and build/site;
+# tools/mkdocs_hooks.py generates the API reference from __all__.
+export NO_MKDOCS_2_WARNING := 1
+docs: venv
+	$(PY) -m mkdocs build --strict --quiet
+
+# Headless Chromium on the built site: navigation, code, search, an API page;
+# screenshots in build/docs-check/.
+docs-check: docs docs-system-deps
+	$(PY) tools/docs_check.py --site build/site --out build/docs-check
 
 # `python -m build` with no target flags builds the sdist, then the wheel from
 # that sdist: a wheel that works proves the sdist is complete.

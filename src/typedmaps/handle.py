@@ -280,8 +280,9 @@ class MapHandle:
 
         Args:
             map_type: the kernel map type.
-            key_size, value_size, max_entries: the map's shape (key_size 0 for
-                QUEUE, STACK and BLOOM_FILTER).
+            key_size: the key's size in bytes (0 for QUEUE, STACK and BLOOM_FILTER).
+            value_size: the value's size in bytes.
+            max_entries: how many elements the map holds.
             name: up to 15 characters of [A-Za-z0-9_.]; the kernel keeps no more.
             map_flags: :class:`MapCreateFlags` (e.g. NO_PREALLOC, required
                 for LPM_TRIE).
@@ -800,8 +801,8 @@ class MapHandle:
             SizeMismatchError: wrong number of values, or a value of the wrong
                 size (``.what`` names the list or ``values[i]``).
             NotSupportedError: the map is not per-CPU (use :meth:`update`).
-            KeyExistsError, KeyNotFoundError, MapFullError,
-            MapPermissionError: as for :meth:`update`.
+            KeyExistsError, KeyNotFoundError, MapFullError, MapPermissionError: as
+                for :meth:`update`.
         """
         op = "update_percpu"
         fd = self._open_fd()
