@@ -19,7 +19,7 @@ BPF_SRCS   := $(wildcard bpf/*.bpf.c)
 BPF_OBJS   := $(patsubst bpf/%.bpf.c,build/bpf/%.bpf.o,$(BPF_SRCS))
 # Debian packages the project needs at run time and build time. python3-bpfcc is
 # only for the side-by-side BCC benchmark and its tests.
-APT_PKGS   := clang llvm libbpf1 libbpf-dev bpftool python3-bpfcc make
+APT_PKGS   := clang llvm libbpf1 libbpf-dev bpftool python3-bpfcc make strace
 STAMP_SYS  := build/.system-deps
 # Only for `make docs-check`: a real browser and its WebDriver.
 DOCS_APT_PKGS := chromium chromium-driver

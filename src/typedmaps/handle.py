@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Self, TypeAlias
 
 from . import _ffi
+from . import memory as _memory
 from ._ffi import NULL, ffi
 from .errors import (
     CodecError,
@@ -197,6 +198,7 @@ class MapHandle:
         "_key_size",
         "_kind_error",
         "_lib",
+        "_mem",
         "_ncpus",
         "_owns_fd",
         "_percpu",
@@ -216,6 +218,7 @@ class MapHandle:
             MapError: the fd is not a BPF map.
         """
         self._fd = -1
+        self._mem: _memory.MapMemory | None = None
         self._owns_fd = _owns_fd
         try:
             lib = _ffi.get_lib()
@@ -478,6 +481,8 @@ class MapHandle:
             self._fd = -1
             self._pool.clear()
             self._vpool.clear()
+            if self._mem is not None:
+                _memory.release(self)
             if self._owns_fd:
                 try:
                     os.close(fd)
@@ -1247,15 +1252,65 @@ class MapHandle:
             "(the map changed during the walk)",
         )
 
+    # ------------------------------------------------------------------ memory
+
+    def memory(self, *, writable: bool | None = None) -> memoryview:
+        """The map's memory, mapped into this process: a BPF_F_MMAPABLE ARRAY (Linux 5.5+).
+
+        Reads and writes of the view are plain memory accesses, no syscall,
+        and share the pages BPF programs use: each side sees the other's
+        stores at once. The view is flat (format ``"B"``) and holds
+        ``max_entries * stride`` bytes, where ``stride`` is
+        round_up(value_size, 8): element ``i`` is
+        ``view[i * stride : i * stride + value_size]``, and the bytes after
+        it up to the next element are padding.
+
+        The mapping is made once per handle and shared by every view. A
+        view never dangles: after :meth:`close`, exported views keep the
+        pages mapped until they are released. The kernel refuses to
+        :meth:`freeze` a map while a writable view exists.
+
+        Args:
+            writable: None (default): writable when the kernel allows it,
+                else read-only, as for a frozen map (``.rodata``) or a
+                ``BPF_F_RDONLY_PROG`` map; the view's
+                ``readonly`` attribute says which, and the reason is
+                logged at INFO on the ``typedmaps`` logger. True: writable
+                or :class:`MapPermissionError`. False: a read-only view.
+
+        Raises:
+            NotSupportedError: the map is not an ARRAY created with
+                ``MapCreateFlags.MMAPABLE`` (before any syscall), or the kernel
+                cannot map it (a value with a spin lock or timer).
+            MapPermissionError: a writable view was required and refused,
+                or the fd is read-only or write-only (the kernel maps a map
+                only through a read-write fd).
+
+        Example::
+
+            with MapHandle.create(MapType.ARRAY, key_size=4, value_size=8,
+                                  max_entries=4, map_flags=MapCreateFlags.MMAPABLE) as h:
+                mem = h.memory()
+                mem[8:16] = (5).to_bytes(8, "little")   # element 1, no syscall
+                assert h.lookup((1).to_bytes(4, "little")) == mem[8:16]
+                mem.release()
+        """
+        return _memory.handle_memory(self, writable)
+
     # ------------------------------------------------------------------ freeze, pin
 
     def freeze(self) -> None:
         """Make the map read-only for user space from now on (Linux 5.2+).
 
+        An idle writable :meth:`memory` mapping is dropped first (the kernel
+        refuses to freeze a map mapped writable).
+
         Raises:
             MapPermissionError: later updates and deletes from user space.
+            MapError: EBUSY, while a writable memory() view is still in use.
         """
         fd = self._open_fd()
+        _memory.before_freeze(self)
         _ffi.check(self._lib.bpf_map_freeze(fd), "freeze", einval_unsupported=True)
 
     def pin(self, path: str | os.PathLike[str]) -> None:

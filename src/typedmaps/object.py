@@ -51,6 +51,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Self
 
 from . import _ffi
+from . import memory as _memory
 from ._ffi import NULL, ffi
 from ._objbase import _bytes_arg, _capture_libbpf_log, _cstr, _object_error, _State, _u32
 from .errors import (
@@ -129,6 +130,7 @@ class Map(MapHandle):
         self._released = False
         # MapHandle's fields, in the "no fd" state until the object loads.
         self._fd = -1
+        self._mem = None
         self._owns_fd = False
         self._lib = _ffi.get_lib()
         self._pool = []
@@ -554,10 +556,12 @@ class Map(MapHandle):
         self._released = True
         self._fd = -1
         self._pool.clear()
+        _memory.release(self)
 
     def _object_closed(self) -> None:
         self._fd = -1
         self._pool.clear()
+        _memory.release(self)
 
     def __enter__(self) -> Self:
         self._open_fd()

@@ -13,6 +13,15 @@ map, when the map is wrapped.
 
 from ._codec import Codec, make_codec
 from ._emit import PairPlan, pair_plan
+from ._offset import RowDecoder, row_decoder
 from ._plan import FAST_LEAF_HOOK
 
-__all__ = ["FAST_LEAF_HOOK", "Codec", "PairPlan", "make_codec", "pair_plan"]
+__all__ = [
+    "FAST_LEAF_HOOK",
+    "Codec",
+    "PairPlan",
+    "RowDecoder",
+    "make_codec",
+    "pair_plan",
+    "row_decoder",
+]

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, overload
 
 from ..codec import Codec, pair_plan
 from ..handle import MapHandle
+from . import _memory
 from ._base import K, T, V, _check_size, _codec, _KeyedMap, _not_found
 
 if TYPE_CHECKING:
@@ -98,6 +99,8 @@ class TypedMap(_KeyedMap[K, V, V]):
         pp = pair_plan(self._key_codec, vc)
         self._pairs = None if pp is None else pp.decode_pairs
         self._epairs = None if pp is None else pp.encode_pairs
+        if self.__class__ is TypedMap and _memory.wants(handle):
+            _memory.adopt(self)  # an mmapable ARRAY: element access through its memory
 
     @property
     def value_codec(self) -> Codec[V]:

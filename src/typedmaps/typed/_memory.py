@@ -1,0 +1,300 @@
+"""The memory path of TypedMap: a BPF_F_MMAPABLE ARRAY read and written without syscalls.
+
+When a :class:`~typedmaps.TypedMap` is made over an open mmapable ARRAY,
+:func:`adopt` maps the array (:func:`typedmaps.memory.handle_mapping`) and
+gives the instance a class of its own whose element methods are generated
+for this map: ``m[i]``, ``m.get(i)``, ``i in m`` and, when the mapping is
+writable, ``m[i] = v`` compute the element's offset, check the index
+against max_entries and decode with ``struct.Struct.unpack_from`` at that
+offset, bound once, followed by the schema's fast-plan statements inline.
+Full reads (``items()``, ``values()``) slice the memory instead of
+BPF_MAP_LOOKUP_BATCH, and ``clear()`` zeroes it.
+
+The semantics are the syscall path's, checked by the tests side by side:
+an index past max_entries is :class:`KeyNotFoundError` (lookups: "key not
+found"; stores: "index out of range", errno E2BIG as the kernel says), a
+key or value that does not encode is :class:`CodecError` before anything
+is written, and use after close is :class:`MapClosedError`. When the
+kernel maps the array read-only (a frozen map, ``BPF_F_RDONLY_PROG``, a
+read-only fd), reads go through memory and writes keep the syscall path,
+so the kernel's own answer (MapPermissionError, or success for a
+``BPF_F_RDONLY_PROG`` map) is unchanged. Batch writes, ``insert`` and
+``replace`` keep the syscall path too.
+
+Closing the handle releases the views these methods use: the next access
+raises ValueError inside, turned into the handle's own closed error.
+``freeze()`` drops a writable mapping (the kernel refuses to freeze
+otherwise); the next access then maps the array again, read-only.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import sys
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, Final
+
+import construct as cs
+
+from ..errors import KeyNotFoundError, MapClosedError, MapError, NotSupportedError
+from ..memory import MapMemory, handle_mapping, mmapable
+from ._base import _array_indices, _not_found
+
+if TYPE_CHECKING:
+    from ..handle import MapHandle
+    from .keyed import TypedMap
+
+__all__ = ["adopt", "wants"]
+
+#: Key schemas whose encoding of a non-negative int below 2**31 is that int as
+#: the kernel's native u32: for these, an int key is the index itself.
+_INDEX_FORMATS: Final = (
+    frozenset({"<I", "<i", "=I", "=i", "<L", "<l", "=L", "=l"})
+    if sys.byteorder == "little"
+    else frozenset({">I", ">i", "=I", "=i", ">L", ">l", "=L", "=l"})
+)
+#: Zeroing the memory in steps of this many bytes (clear()).
+_ZERO_STEP: Final = 1 << 16
+
+
+def wants(handle: MapHandle) -> bool:
+    """Whether a TypedMap over ``handle`` should read through memory (no syscall)."""
+    return not handle.closed and mmapable(handle)
+
+
+def adopt(m: TypedMap[Any, Any]) -> None:
+    """Switch ``m`` to the memory path; it keeps the syscall path if the array cannot be mapped."""
+    h = m._h
+    try:
+        mem = handle_mapping(h, None)
+    except (MapError, MapClosedError):
+        return  # e.g. a value with a spin lock: the kernel maps nothing
+    base = _syscall_class(m)
+    m.__class__ = _memory_class(base, m, mem)
+
+
+def _syscall_class(m: TypedMap[Any, Any]) -> type[TypedMap[Any, Any]]:
+    cls = type(m)
+    base: type[TypedMap[Any, Any]] = cls.__dict__.get("_tm_base", cls)
+    return base
+
+
+def _index_key(codec_schema: object) -> bool:
+    s = codec_schema
+    while isinstance(s, cs.Renamed):
+        s = s.subcon
+    return isinstance(s, cs.FormatField) and s.fmtstr in _INDEX_FORMATS
+
+
+_GET = """
+def __getitem__(self, key):
+    if {fast}:
+        off = key * _ST
+    else:
+        off = _offset(self, key)
+        if off < 0:
+            raise _not_found("lookup", key)
+{read_getitem}
+
+def get(self, key, default=None, /):
+    if {fast}:
+        off = key * _ST
+    else:
+        off = _offset(self, key)
+        if off < 0:
+            return default
+{read_get}
+
+def __contains__(self, key):
+    if {fast}:
+        off = key * _ST
+    else:
+        off = _offset(self, key)
+        if off < 0:
+            return False
+    try:
+        _mv.nbytes
+    except _ValueError:
+        return _lost(self, "__contains__", key)
+    return True
+"""
+
+_READ_FAST = """    try:
+        {target} = _unpack_from(_mv, off)
+    except _ValueError:
+        return _lost(self, {again})
+    try:
+        {lines}
+        return {expr}
+    except Exception:
+        pass
+    return _decode_at(self, off, {again})
+"""
+
+_READ_SLOW = """    return _decode_at(self, off, {again})
+"""
+
+_SET = """
+def __setitem__(self, key, value):
+    if {fast}:
+        off = key * _ST
+        data = _ev(value)
+    else:
+        off = _offset(self, key)
+        data = _ev(value)
+        if off < 0:
+            raise _out_of_range(key)
+    try:
+        _mv[off:off + _VS] = data
+    except _ValueError:
+        return _lost(self, "__setitem__", key, value)
+"""
+
+
+def _memory_class(
+    base: type[TypedMap[Any, Any]], m: TypedMap[Any, Any], mem: MapMemory
+) -> type[TypedMap[Any, Any]]:
+    """A subclass of ``base`` whose element methods read ``mem`` (one per TypedMap)."""
+    h = m._h
+    n, stride, vsize = mem.count, mem.stride, mem.value_size
+    writable = not mem.readonly
+    mv = mem.internal_view()
+    kc, vc = m.key_codec, m.value_codec
+    ek, dv = kc.encode, vc.decode
+    from ..codec import row_decoder
+
+    rows = row_decoder(vc, "r_")
+    fast = "key.__class__ is _int and 0 <= key < _N" if _index_key(kc.schema) else "False"
+    ns: dict[str, Any] = {}
+    reads = {}
+    for op, again in (("getitem", '"__getitem__", key'), ("get", '"get", key, default')):
+        if rows is not None:
+            ind = "\n        "
+            reads[op] = _READ_FAST.format(
+                target=rows.target,
+                lines=ind.join(rows.lines) or "pass",
+                expr=rows.expr,
+                again=again,
+            )
+        else:
+            reads[op] = _READ_SLOW.format(again=again)
+    if rows is not None:
+        ns.update(rows.namespace)
+        ns["_unpack_from"] = rows.struct.unpack_from
+    src = _GET.format(fast=fast, read_getitem=reads["getitem"], read_get=reads["get"])
+    if writable:
+        src += _SET.format(fast=fast)
+
+    def offset(self: Any, key: Any) -> int:
+        """The byte offset of ``key``'s element, -1 past the end (CodecError first)."""
+        h._open_fd()  # a closed handle says so before the key is judged
+        index = int.from_bytes(ek(key), sys.byteorder)
+        return index * stride if index < n else -1
+
+    def decode_at(self: Any, off: int, *again: Any) -> Any:
+        try:
+            raw = mv[off : off + vsize].tobytes()
+        except ValueError:
+            return lost(self, *again)
+        return dv(raw)
+
+    def out_of_range(key: Any) -> KeyNotFoundError:
+        return KeyNotFoundError(
+            _errno.E2BIG,
+            "update",
+            f"index out of range: ARRAY map {h.name!r} has max_entries={n} (E2BIG)",
+        )
+
+    ns.update(
+        _int=int,
+        _N=n,
+        _ST=stride,
+        _VS=vsize,
+        _mv=mv,
+        _ev=vc.encode,
+        _offset=offset,
+        _decode_at=decode_at,
+        _not_found=_not_found,
+        _out_of_range=out_of_range,
+        _lost=lost,
+        _ValueError=ValueError,
+    )
+    exec(compile(src, f"<typedmaps memory {h.name!r} {n}x{vsize}>", "exec"), ns)
+
+    def raw_chunks(self: Any) -> Iterator[tuple[int, bytes, bytes]]:
+        """Every element straight from memory, in chunks of at most one batch."""
+        step = self._batch_size
+        for start in range(0, n, step):
+            stop = min(n, start + step)
+            try:
+                if stride == vsize:
+                    vb = mv[start * stride : stop * stride].tobytes()
+                else:
+                    vb = b"".join(
+                        mv[off : off + vsize]
+                        for off in range(start * stride, stop * stride, stride)
+                    )
+            except ValueError:
+                h._open_fd()  # closed: the handle's own error
+                raise MapClosedError(f"the memory of map {h.name!r} was unmapped") from None
+            yield stop - start, _array_indices(start, stop), vb
+
+    def zero_fill(self: Any) -> None:
+        """clear() on the memory path: zero every byte of the mapping."""
+        zero = bytes(min(_ZERO_STEP, mem.size))
+        for start in range(0, mem.size, _ZERO_STEP):
+            stop = min(mem.size, start + _ZERO_STEP)
+            try:
+                mv[start:stop] = zero[: stop - start]
+            except ValueError:
+                lost(self, "clear")
+                return
+
+    def repr_(self: Any) -> str:
+        text = base.__repr__(self)
+        return text[:-1] + ", via memory)"
+
+    body: dict[str, Any] = {
+        "__slots__": (),
+        "__module__": base.__module__,
+        "__qualname__": base.__qualname__,
+        "__doc__": base.__doc__,
+        "__getitem__": ns["__getitem__"],
+        "get": ns["get"],
+        "__contains__": ns["__contains__"],
+        "_raw_chunks": raw_chunks,
+        "__repr__": repr_,
+        "_tm_base": base,
+        "_tm_memory": mem,
+    }
+    if writable:
+        body["__setitem__"] = ns["__setitem__"]
+        body["_zero_fill"] = zero_fill
+    return type(base.__name__, (base,), body)
+
+
+def lost(self: Any, op: str, *args: Any) -> Any:
+    """The view under a memory method was released: closed, or the mapping was dropped.
+
+    A closed handle raises its own closed error. An open one lost its
+    mapping to freeze(): the TypedMap maps the array again (read-only now,
+    so writes go back to the syscall path) and the operation runs again.
+    """
+    h = self._h
+    h._open_fd()
+    self.__class__ = _syscall_class(self)
+    if wants(h):
+        adopt(self)
+    if type(self).__dict__.get("_tm_memory") is not None and not _usable(self):
+        raise NotSupportedError(  # pragma: no cover - a fresh mapping is usable
+            _errno.EIO, op, "the map's memory could not be mapped again"
+        )
+    if op == "clear":
+        self.clear()
+        return None
+    return getattr(self, op)(*args)
+
+
+def _usable(m: Any) -> bool:
+    mem: MapMemory | None = type(m).__dict__.get("_tm_memory")
+    return mem is not None and not mem.closed
