@@ -25,7 +25,7 @@ STAMP_SYS  := build/.system-deps
 DOCS_APT_PKGS := chromium chromium-driver
 STAMP_DOCS_SYS := build/.docs-system-deps
 # The editable install's extras: everything the tests and the docs build import.
-VENV_EXTRAS := dev,docs
+VENV_EXTRAS := dev,docs,prometheus
 STAMP_VENV := $(VENV)/.installed
 
 .PHONY: all setup system-deps docs-system-deps bpffs bpf venv test pytest typecheck lint demo bench docs docs-check dist wheel-check clean
@@ -118,7 +118,7 @@ wheel-check: dist bpffs
 	rm -rf $(WHEEL_VENV)
 	$(PYTHON) -m venv $(WHEEL_VENV)
 	$(WHEEL_VENV)/bin/pip install -q --upgrade pip
-	$(WHEEL_VENV)/bin/pip install -q "$$(ls $(DIST)/typedmaps-*.whl)"
+	$(WHEEL_VENV)/bin/pip install -q "$$(ls $(DIST)/typedmaps-*.whl)[prometheus]"
 	$(WHEEL_VENV)/bin/python -I tools/wheel_smoke.py $(DIST)
 
 clean:

@@ -4,8 +4,8 @@ The venv has the wheel installed (not editable) and nothing of the source
 tree: this script runs with ``python -I`` so that neither the working
 directory nor the script's own directory is on ``sys.path``. It checks that
 the installed package is the one that gets imported, that its data files are
-there, that a map round-trips typed values, and that the console script
-answers ``--version`` and ``list``.
+there, that a map round-trips typed values, that the ``prometheus`` extra
+exports it, and that the console script answers ``--version`` and ``list``.
 
     build/wheel-venv/bin/python -I tools/wheel_smoke.py build/dist
 """
@@ -86,6 +86,18 @@ def main() -> None:
         check(h.lookup(bytes([0xBB, 0x01, 6, 0])) == raw, "the bytes in the kernel")
         check(dict(m.items()) == {k: Stats(3, 180)}, "items()")
         print(f"typed round trip on map {name!r}: packets={m[k].packets} bytes={m[k].bytes}")
+
+        # The prometheus extra: a collector over the same map, rendered.
+        from prometheus_client import CollectorRegistry, generate_latest
+
+        from typedmaps.prometheus import MapCollector
+
+        registry = CollectorRegistry()
+        registry.register(MapCollector(m, prefix="smoke", counters={"packets"}))
+        text = generate_latest(registry).decode()
+        sample = f'smoke_{name}_packets_total{{pad="00",port="443",proto="6"}} 3.0'
+        check(sample in text, f"no {sample!r} in:\n{text}")
+        print(f"prometheus extra: {sample}")
 
         exe = Path(sys.prefix) / "bin" / "typedmaps"
         out = subprocess.run(

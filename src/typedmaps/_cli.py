@@ -379,6 +379,70 @@ def _write_table(h: MapHandle, entries: Iterator[JObj], out: TextIO, progress: _
     out.write(f"({n} {'entry' if n == 1 else 'entries'})\n")
 
 
+def _names(text: str | None) -> set[str]:
+    return {n.strip() for n in (text or "").split(",") if n.strip()}
+
+
+def cmd_export(args: argparse.Namespace, err: TextIO) -> int:
+    """Serve the maps as Prometheus metrics until SIGINT/SIGTERM (typedmaps.prometheus)."""
+    try:
+        from prometheus_client import CollectorRegistry
+
+        from . import prometheus as prom
+    except ImportError as exc:
+        raise NotSupportedError(
+            95, "export", f"{exc}; install it with: pip install 'typedmaps[prometheus]'"
+        ) from None
+    prom.parse_address(args.prometheus)  # a usage error before any map is opened
+    counters = _names(args.counters)
+    ip, drop = _names(args.ip), _names(args.drop)
+    registry = CollectorRegistry()
+    handles: list[MapHandle] = []
+    try:
+        probes = []
+        for spec in args.maps:
+            h = open_map(spec)
+            handles.append(h)
+            probes.append(prom.MapCollector(h, args.prefix))
+        # Each option names fields and labels of any of the maps; each map takes its own.
+        for what, wanted, have in (
+            ("--counters", counters - {"all"}, {f for c in probes for f in c.fields}),
+            ("--ip", ip, {lb for c in probes for lb in c.labels}),
+            ("--drop", drop, {lb for c in probes for lb in c.labels}),
+        ):
+            if wanted - have:
+                raise UsageError(
+                    f"{what} names {sorted(wanted - have)}, which no map has "
+                    f"(they have: {', '.join(sorted(have)) or 'none'})"
+                )
+        for h, probe in zip(handles, probes, strict=True):
+            formats: dict[str, Any] = {lb: prom.ip_address for lb in ip if lb in probe.labels}
+            formats.update({lb: None for lb in drop if lb in probe.labels})
+            registry.register(
+                prom.MapCollector(
+                    h,
+                    args.prefix,
+                    counters=True if "all" in counters else counters & set(probe.fields),
+                    per_cpu=args.per_cpu,
+                    labels=formats,
+                )
+            )
+
+        def ready(url: str) -> None:
+            err.write(f"typedmaps export: serving {len(handles)} map(s) at {url}\n")
+            err.flush()
+
+        def failed(message: str) -> None:
+            err.write(f"typedmaps export: {message}\n")
+            err.flush()
+
+        prom.serve(args.prometheus, registry, ready=ready, on_error=failed)
+    finally:
+        for h in handles:
+            h.close()
+    return EXIT_OK
+
+
 def cmd_gen(args: argparse.Namespace, out: TextIO) -> int:
     from .codegen import generate_module
 
@@ -452,6 +516,31 @@ def build_parser() -> argparse.ArgumentParser:
     gp = sub.add_parser("gen", help="write a typed Python module for an object's maps")
     gp.add_argument("object", metavar="OBJ", help="a BPF object file built with -g")
     gp.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+
+    ep = sub.add_parser("export", help="serve maps as Prometheus metrics, read at each scrape")
+    ep.add_argument(
+        "--prometheus",
+        metavar="ADDR",
+        required=True,
+        help="listen on HOST:PORT, [IPV6]:PORT or :PORT (port 0: any free port)",
+    )
+    ep.add_argument("maps", metavar="MAP", nargs="+", help=mapdoc)
+    ep.add_argument("--prefix", default="bpf", help="first part of every metric name (bpf)")
+    ep.add_argument(
+        "--per-cpu",
+        choices=("sum", "cpu"),
+        default="sum",
+        help="per-CPU maps: sum the CPUs (default) or one sample per CPU with a cpu label",
+    )
+    ep.add_argument(
+        "--counters",
+        metavar="FIELDS",
+        help="value fields to expose as counters, comma-separated, or 'all' (default: gauges)",
+    )
+    ep.add_argument(
+        "--ip", metavar="LABELS", help="key fields to show as IP addresses, comma-separated"
+    )
+    ep.add_argument("--drop", metavar="LABELS", help="key fields to leave out, comma-separated")
     return p
 
 
@@ -483,6 +572,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_show(args, out)
         if args.command == "dump":
             return cmd_dump(args, out, err)
+        if args.command == "export":
+            return cmd_export(args, err)
         return cmd_gen(args, out)
     except TypedMapsError as exc:
         err.write(f"typedmaps {args.command}: {exc}\n")
