@@ -92,6 +92,7 @@ demo: setup
 
 bench: setup
 	$(PY) bench/run.py $(BENCH_ARGS)
+	$(PY) bench/lifetime.py
 
 # The site: mkdocs.yml sets strict mode (every warning fails) and build/site;
 # tools/mkdocs_hooks.py generates the API reference from __all__.

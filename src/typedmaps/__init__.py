@@ -24,6 +24,7 @@ from ._version import __version__ as __version__
 # a public name: add it here, to the TYPE_CHECKING imports below (what mypy and
 # editors see) and to __all__; tests/test_smoke.py checks that the three agree.
 _LAZY: Final[dict[str, str]] = {
+    "ArgumentError": "errors",
     "BatchError": "errors",
     "CodecError": "errors",
     "IterationAbortedError": "errors",
@@ -61,6 +62,7 @@ _LAZY: Final[dict[str, str]] = {
 
 if TYPE_CHECKING:
     from .errors import (
+        ArgumentError,
         BatchError,
         CodecError,
         IterationAbortedError,
@@ -83,6 +85,7 @@ if TYPE_CHECKING:
     from .typed import PerCpuTypedMap, TypedBloomFilter, TypedMap, TypedQueue, TypedStack, typed
 
 __all__ = [
+    "ArgumentError",
     "BatchError",
     "BpfObject",
     "CodecError",

@@ -13,6 +13,7 @@ Every error the library raises on purpose is a :class:`TypedMapsError`::
     │   └── IterationAbortedError iteration could not finish
     ├── SizeMismatchError (ValueError)   .size, .expected, .what
     ├── CodecError (ValueError)          .path, .value, .reason
+    ├── ArgumentError (TypeError, ValueError)  a bad argument that is not a schema value
     ├── MapClosedError                   use after close()
     ├── ObjectError (OSError: .errno, .operation, .log)  a BPF object file or program
     └── LibbpfNotFoundError (ImportError)
@@ -29,6 +30,7 @@ import os
 from typing import Any
 
 __all__ = [
+    "ArgumentError",
     "BatchError",
     "CodecError",
     "IterationAbortedError",
@@ -175,6 +177,27 @@ class CodecError(TypedMapsError, ValueError):
         return (_rebuild_codec_error, (self.path, self.value, self.reason, self.action))
 
 
+class ArgumentError(TypedMapsError, TypeError, ValueError):
+    """A bad argument that is not a schema value: wrong type, out of range, NUL in a path, ...
+
+    Both a :class:`TypeError` and a :class:`ValueError`, so either ``except``
+    catches it whatever the exact fault. Raised before any syscall.
+    :class:`CodecError` stays for keys and values that do not fit a schema.
+
+    Attributes:
+        argument: the argument's name (``""`` when the fault is not one argument's).
+        value: the value given (None when not kept).
+    """
+
+    def __init__(self, message: str, *, argument: str = "", value: object = None) -> None:
+        super().__init__(message)
+        self.argument = argument
+        self.value = value
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_argument_error, (str(self), self.argument, self.value))
+
+
 class MapClosedError(TypedMapsError):
     """The handle, map or object was used after close()."""
 
@@ -233,6 +256,10 @@ _REASONS: dict[int, str] = {
 
 def _rebuild_codec_error(path: str, value: object, reason: str, action: str) -> CodecError:
     return CodecError(path, value, reason, action=action)
+
+
+def _rebuild_argument_error(message: str, argument: str, value: object) -> ArgumentError:
+    return ArgumentError(message, argument=argument, value=value)
 
 
 def _strerror(err: int) -> str:

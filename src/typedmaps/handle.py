@@ -9,13 +9,16 @@ never reaches the kernel and never changes the map.
 
 Thread safety: methods may be called from several threads at once. Scratch
 buffers come from a small per-handle pool (list.pop/append are atomic), and
-libbpf releases the GIL during the syscall. close() while another thread is
-inside a call on the same handle is the caller's race to avoid, as with any
-file descriptor.
+libbpf releases the GIL during the syscall. close() may race any call from
+another thread: the call completes on this map or raises MapClosedError,
+and the fd is closed only once no call is inside a syscall with it (the
+in-flight accounting of ``_life.py``), so a racing call can never reach a
+map that reuses the fd number.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno as _errno
 import os
 import warnings
@@ -26,7 +29,9 @@ from typing import Any, Final, Self, TypeAlias
 from . import _ffi
 from . import memory as _memory
 from ._ffi import NULL, ffi
+from ._life import Lifetime, NoCopy
 from .errors import (
+    ArgumentError,
     CodecError,
     IterationAbortedError,
     KeyNotFoundError,
@@ -35,6 +40,7 @@ from .errors import (
     MapPermissionError,
     NotSupportedError,
     SizeMismatchError,
+    TypedMapsError,
     batch_error_from_errno,
     error_from_errno,
 )
@@ -52,6 +58,9 @@ _BPF_F_RDONLY: Final = 1 << 3
 _BPF_F_WRONLY: Final = 1 << 4
 _ELEM_FLAGS: Final = int(MapFlags.NO_EXIST | MapFlags.EXIST | MapFlags.LOCK)
 _LOCK: Final = int(MapFlags.LOCK)
+#: The default ``flags``: compared by identity on the hot paths, so anything
+#: else (0, another int, a wrong type) takes the checked path.
+_ANY: Final = MapFlags.ANY
 _U32_MAX: Final = 0xFFFFFFFF
 _U64_MAX: Final = 0xFFFFFFFFFFFFFFFF
 #: Default batch size for lookup_batch and friends: bounded memory for huge maps.
@@ -176,7 +185,7 @@ def _as_bytes(obj: object, what: str) -> bytes:
     raise CodecError(what, obj, f"expected a bytes-like object, got {type(obj).__name__}")
 
 
-class MapHandle:
+class MapHandle(NoCopy):
     """A byte-level handle to one BPF map; the base of :class:`Map` and the typed maps.
 
     Make one with :meth:`create`, :meth:`from_pinned_path`, :meth:`from_map_id`
@@ -193,11 +202,12 @@ class MapHandle:
         "__weakref__",
         "_c_lookup",
         "_c_update",
-        "_fd",
+        "_calls",
         "_info",
         "_key_size",
         "_kind_error",
         "_lib",
+        "_lt",
         "_mem",
         "_ncpus",
         "_owns_fd",
@@ -209,7 +219,11 @@ class MapHandle:
         "_vpool",
     )
 
-    _fd: int
+    # The lifetime of the fd (see _life.py): ``_calls`` is ``_lt.calls``,
+    # [fd or a negative state, None * calls in flight], kept in a slot of
+    # its own so that the hot paths reach it with one attribute load.
+    _lt: Lifetime
+    _calls: list[Any]
 
     def __init__(self, fd: int, *, _owns_fd: bool = True, _info: MapInfo | None = None) -> None:
         """Wrap a map fd this handle now owns. Prefer the ``from_*`` constructors.
@@ -217,17 +231,32 @@ class MapHandle:
         Raises:
             MapError: the fd is not a BPF map.
         """
-        self._fd = -1
         self._mem: _memory.MapMemory | None = None
         self._owns_fd = _owns_fd
         try:
-            lib = _ffi.get_lib()
+            self._lib = _ffi.get_lib()
             info = _info if _info is not None else _map_info_for(fd, "MapHandle")
         except BaseException:
             if _owns_fd:
                 os.close(fd)
             raise
-        self._lib = lib
+        self._init_fields(info)
+        self._lt = Lifetime(fd, self._close_fd(fd) if _owns_fd else None)
+        self._calls = self._lt.calls
+
+    @staticmethod
+    def _close_fd(fd: int) -> Any:
+        def release() -> None:
+            try:
+                os.close(fd)
+            except OSError as exc:
+                raise MapError(exc.errno or _errno.EBADF, "close", exc.strerror) from None
+
+        return release
+
+    def _init_fields(self, info: MapInfo) -> None:
+        """Everything cached from the map's info: sizes, kind, the hot-path caches."""
+        lib = self._lib
         self._info = info
         self._key_size = info.key_size
         self._value_size = info.value_size
@@ -262,7 +291,6 @@ class MapHandle:
         self._c_lookup = lib.bpf_map_lookup_elem
         self._c_update = lib.bpf_map_update_elem
         self._vpool: list[tuple[Any, Any]] = []
-        self._fd = fd
 
     # ------------------------------------------------------------------ constructors
 
@@ -322,14 +350,22 @@ class MapHandle:
             ):
                 raise CodecError("name", name, "at most 15 ASCII letters, digits, '_' or '.'")
             bname = name.encode()
-        inner_fd = inner_map.fileno() if inner_map is not None else 0
+        if inner_map is not None and not isinstance(inner_map, MapHandle):
+            raise ArgumentError(
+                f"create: inner_map must be a MapHandle, not {type(inner_map).__name__}",
+                argument="inner_map",
+                value=inner_map,
+            )
         opts = ffi.new("struct bpf_map_create_opts *")
         opts.sz = ffi.sizeof("struct bpf_map_create_opts")
         opts.map_flags = int(map_flags)
         opts.map_extra = map_extra
-        opts.inner_map_fd = inner_fd
         lib = _ffi.get_lib()
-        fd = lib.bpf_map_create(int(mt), bname or NULL, key_size, value_size, max_entries, opts)
+        # The template's fd is in flight for the syscall (another thread may close it).
+        inner = inner_map._using() if inner_map is not None else contextlib.nullcontext(0)
+        with inner as inner_fd:
+            opts.inner_map_fd = inner_fd
+            fd = lib.bpf_map_create(int(mt), bname or NULL, key_size, value_size, max_entries, opts)
         if fd < 0:
             raise _create_error(fd, f"create {mt.name}")
         return cls(fd)
@@ -448,14 +484,19 @@ class MapHandle:
 
     @property
     def closed(self) -> bool:
-        return self._fd < 0
+        return bool(self._calls[0] < 0)
 
     def info(self) -> MapInfo:
         """Ask the kernel again for the map's info (BPF_OBJ_GET_INFO_BY_FD)."""
-        return _query_info(self._open_fd())
+        with self._using() as fd:
+            return _query_info(fd)
 
     def fileno(self) -> int:
-        """The map fd, for select()-style APIs; valid until close()."""
+        """The map fd, for select()-style APIs; valid until close().
+
+        The number is borrowed: after close() (from any thread) it may
+        belong to something else, so do not keep it past the handle's life.
+        """
         return self._open_fd()
 
     def as_fd(self) -> int:
@@ -463,31 +504,56 @@ class MapHandle:
         return self._open_fd()
 
     def _open_fd(self) -> int:
-        fd = self._fd
+        """The fd, or the error for a handle that cannot be used (closed, or not loaded).
+
+        Only for checks and for handing the number out: a syscall must use
+        the fd inside :meth:`_using` (or the inline equivalent), which
+        keeps close() from closing it meanwhile.
+        """
+        fd: int = self._calls[0]
         if fd < 0:
-            raise MapClosedError(f"{type(self).__name__} {self._info.name!r} is closed")
+            raise self._unusable()
         return fd
+
+    def _unusable(self) -> TypedMapsError:
+        """The error for a call on a handle whose fd is not usable."""
+        return MapClosedError(f"{type(self).__name__} {self._info.name!r} is closed")
+
+    @contextlib.contextmanager
+    def _using(self) -> Iterator[int]:
+        """``with self._using() as fd:`` the fd, registered as in flight for the block."""
+        calls = self._calls
+        calls.append(None)
+        try:
+            fd: int = calls[0]
+            if fd < 0:
+                raise self._unusable()
+            yield fd
+        finally:
+            calls.pop()
+            if calls[0] < 0:
+                self._lt.finish()
 
     # ------------------------------------------------------------------ lifecycle
 
     def close(self) -> None:
         """Close the fd (idempotent). The kernel map lives on while pinned or used.
 
+        Safe to call while other threads are inside calls on this handle:
+        they finish on this map (or raise MapClosedError), and the fd is
+        closed when the last of them leaves its syscall.
+
         Raises:
             MapError: the fd was already closed behind the handle's back (EBADF).
         """
-        fd = self._fd
-        if fd >= 0:
-            self._fd = -1
-            self._pool.clear()
-            self._vpool.clear()
-            if self._mem is not None:
-                _memory.release(self)
-            if self._owns_fd:
-                try:
-                    os.close(fd)
-                except OSError as exc:
-                    raise MapError(exc.errno or _errno.EBADF, "close", exc.strerror) from None
+        lt = getattr(self, "_lt", None)
+        if lt is None:  # __init__ failed before the fd was taken over
+            return
+        self._pool.clear()
+        self._vpool.clear()
+        if self._mem is not None:
+            _memory.release(self)
+        lt.close()
 
     def __enter__(self) -> Self:
         self._open_fd()
@@ -497,14 +563,16 @@ class MapHandle:
         self.close()
 
     def __del__(self) -> None:
-        if getattr(self, "_fd", -1) >= 0:
-            if self._owns_fd:
+        lt = getattr(self, "_lt", None)
+        if lt is not None and not lt.released:
+            if self._owns_fd and lt.value >= 0:
                 warnings.warn(f"unclosed {self!r}", ResourceWarning, source=self, stacklevel=1)
             self.close()
 
     def __repr__(self) -> str:
         i = self._info
-        state = "closed" if self._fd < 0 else f"fd={self._fd}"
+        fd = self._calls[0]
+        state = "closed" if fd < 0 else f"fd={fd}"
         return (
             f"{type(self).__name__}(name={i.name!r}, type={i.map_type.name}, "
             f"key_size={i.key_size}, value_size={i.value_size}, "
@@ -648,55 +716,77 @@ class MapHandle:
             SizeMismatchError: ``key`` is not key_size bytes.
             MapPermissionError: the fd is write-only.
         """
-        fd = self._fd
-        if fd < 0:
-            self._open_fd()
-        if self._kind_error is not None:
-            raise self._wrong_kind("lookup")
-        if key.__class__ is not bytes or len(key) != self._key_size:
-            key = self._key(key, "lookup")
-        if flags:
-            return self._lookup_raw(fd, key, flags)
-        # The body of _lookup_raw(), inlined for the common case: one Python
-        # call less per lookup (measured in bench/run.py).
-        pool = self._vpool
+        # The fd is read after registering as in flight, and used only until
+        # the pop in `finally` (see _life.py): close() cannot close it
+        # meanwhile. The checks run inside, in the documented order.
+        calls = self._calls
+        calls.append(None)
         try:
-            pair = pool.pop()
-        except IndexError:
-            pair = self._new_vbuf()
-        ret = self._c_lookup(fd, key, pair[0])
-        if ret == 0:
-            out: bytes = pair[1][:]
+            fd = calls[0]
+            if fd < 0:
+                raise self._unusable()
+            if self._kind_error is not None:
+                raise self._wrong_kind("lookup")
+            if key.__class__ is not bytes or len(key) != self._key_size:
+                key = self._key(key, "lookup")
+            if flags is not _ANY:
+                return self._lookup_raw(key, self._lookup_flags(flags, "lookup"))
+            # The body of _lookup_raw(), inlined for the common case: one
+            # Python call less per lookup (measured in bench/run.py).
+            pool = self._vpool
+            try:
+                pair = pool.pop()
+            except IndexError:
+                pair = self._new_vbuf()
+            ret = self._c_lookup(fd, key, pair[0])
+            if ret == 0:
+                out: bytes = pair[1][:]
+                pool.append(pair)
+                return out
             pool.append(pair)
-            return out
-        pool.append(pair)
+        finally:
+            calls.pop()
+            if calls[0] < 0:
+                self._lt.finish()
         if ret == -_errno.ENOENT:
             return None
-        raise self._elem_error(ret, "lookup", flags)
+        raise self._elem_error(ret, "lookup", 0)
 
     def _new_vbuf(self) -> tuple[Any, Any]:
         """A value buffer of _vbuf_size bytes and an ffi.buffer view of all of it."""
         buf = ffi.new("char[]", self._vbuf_size or 1)
         return buf, ffi.buffer(buf, self._vbuf_size)
 
-    def _lookup_raw(self, fd: int, key: bytes, flags: int) -> bytes | None:
-        """lookup() after the checks; also the typed layer's entry point."""
-        pool = self._vpool
+    def _lookup_raw(self, key: bytes, flags: int) -> bytes | None:
+        """lookup() after the checks; also the typed layer's entry point.
+
+        ``key`` is exactly key_size real bytes and ``flags`` a checked int
+        (0 or LOCK); raises the handle's closed error when it is closed.
+        """
+        calls = self._calls
+        calls.append(None)
         try:
-            pair = pool.pop()
-        except IndexError:
-            pair = self._new_vbuf()
-        if flags:
-            ret = self._lib.bpf_map_lookup_elem_flags(
-                fd, key, pair[0], self._lookup_flags(flags, "lookup")
-            )
-        else:
-            ret = self._c_lookup(fd, key, pair[0])
-        if ret == 0:
-            out: bytes = pair[1][:]
+            fd = calls[0]
+            if fd < 0:
+                raise self._unusable()
+            pool = self._vpool
+            try:
+                pair = pool.pop()
+            except IndexError:
+                pair = self._new_vbuf()
+            if flags:
+                ret = self._lib.bpf_map_lookup_elem_flags(fd, key, pair[0], flags)
+            else:
+                ret = self._c_lookup(fd, key, pair[0])
+            if ret == 0:
+                out: bytes = pair[1][:]
+                pool.append(pair)
+                return out
             pool.append(pair)
-            return out
-        pool.append(pair)
+        finally:
+            calls.pop()
+            if calls[0] < 0:
+                self._lt.finish()
         if ret == -_errno.ENOENT:
             return None
         raise self._elem_error(ret, "lookup", flags)
@@ -715,33 +805,36 @@ class MapHandle:
         """
         # Written like lookup(): inline checks, a pooled buffer with a ready
         # view, the bound libbpf function (flags take the general call).
-        fd = self._fd
-        if fd < 0:
-            self._open_fd()
-        if not self._percpu:
-            self._need_percpu("lookup_percpu")
-        if key.__class__ is not bytes or len(key) != self._key_size:
-            key = self._key(key, "lookup_percpu")
-        pool = self._vpool
+        calls = self._calls
+        calls.append(None)
         try:
-            pair = pool.pop()
-        except IndexError:
-            pair = self._new_vbuf()
-        if flags:
+            fd = calls[0]
+            if fd < 0:
+                raise self._unusable()
+            if not self._percpu:
+                self._need_percpu("lookup_percpu")
+            if key.__class__ is not bytes or len(key) != self._key_size:
+                key = self._key(key, "lookup_percpu")
+            flags = 0 if flags is _ANY else self._lookup_flags(flags, "lookup_percpu")
+            pool = self._vpool
             try:
-                flags = self._lookup_flags(flags, "lookup_percpu")
-            except BaseException:
+                pair = pool.pop()
+            except IndexError:
+                pair = self._new_vbuf()
+            if flags:
+                ret = self._lib.bpf_map_lookup_elem_flags(fd, key, pair[0], flags)
+            else:
+                ret = self._c_lookup(fd, key, pair[0])
+            if ret == 0:
+                raw: bytes = pair[1][:]
                 pool.append(pair)
-                raise
-            ret = self._lib.bpf_map_lookup_elem_flags(fd, key, pair[0], flags)
-        else:
-            ret = self._c_lookup(fd, key, pair[0])
-        if ret == 0:
-            raw: bytes = pair[1][:]
+                s, n = self._slot, self._value_size
+                return [raw[i : i + n] for i in range(0, self._vbuf_size, s)]
             pool.append(pair)
-            s, n = self._slot, self._value_size
-            return [raw[i : i + n] for i in range(0, self._vbuf_size, s)]
-        pool.append(pair)
+        finally:
+            calls.pop()
+            if calls[0] < 0:
+                self._lt.finish()
         if ret == -_errno.ENOENT:
             return None
         raise self._elem_error(ret, "lookup_percpu", flags)
@@ -762,30 +855,47 @@ class MapHandle:
             NotSupportedError: per-CPU map (use :meth:`update_percpu`) or keyless map.
             SizeMismatchError: key or value of the wrong size.
         """
-        fd = self._fd
-        if fd < 0:
-            self._open_fd()
-        if self._kind_error is not None:
-            raise self._wrong_kind("update")
-        if key.__class__ is not bytes or len(key) != self._key_size:
-            key = self._key(key, "update")
-        if value.__class__ is not bytes or len(value) != self._value_size:
-            value = self._value(value, "update")
         # The body of _update_raw(), inlined: one Python call less per update.
-        if flags:
-            flags = self._update_flags(flags, "update")
+        calls = self._calls
+        calls.append(None)
+        try:
+            fd = calls[0]
+            if fd < 0:
+                raise self._unusable()
+            if self._kind_error is not None:
+                raise self._wrong_kind("update")
+            if key.__class__ is not bytes or len(key) != self._key_size:
+                key = self._key(key, "update")
+            if value.__class__ is not bytes or len(value) != self._value_size:
+                value = self._value(value, "update")
+            flags = 0 if flags is _ANY else self._update_flags(flags, "update")
             ret = self._c_update(fd, key, value, flags)
-        else:
-            ret = self._c_update(fd, key, value, 0)
+        finally:
+            calls.pop()
+            if calls[0] < 0:
+                self._lt.finish()
         if ret:
             raise self._elem_error(ret, "update", flags)
 
-    def _update_raw(self, fd: int, key: bytes, value: bytes, flags: int) -> None:
+    def _update_raw(self, key: bytes, value: bytes, flags: int) -> None:
+        """update() after the checks; the typed layer's entry point.
+
+        ``key`` and ``value`` are real bytes of the map's sizes; ``flags``
+        an int, checked here unless 0.
+        """
         if flags:
             flags = self._update_flags(flags, "update")
+        calls = self._calls
+        calls.append(None)
+        try:
+            fd = calls[0]
+            if fd < 0:
+                raise self._unusable()
             ret = self._c_update(fd, key, value, flags)
-        else:
-            ret = self._c_update(fd, key, value, 0)
+        finally:
+            calls.pop()
+            if calls[0] < 0:
+                self._lt.finish()
         if ret:
             raise self._elem_error(ret, "update", flags)
 
@@ -810,13 +920,22 @@ class MapHandle:
                 for :meth:`update`.
         """
         op = "update_percpu"
-        fd = self._open_fd()
+        self._open_fd()
         self._need_percpu(op)
         key = self._key(key, op)
         raw = self._join_percpu(values, op)
-        if flags:
-            flags = self._update_flags(flags, op)
-        ret = self._lib.bpf_map_update_elem(fd, key, raw, flags)
+        flags = 0 if flags is _ANY else self._update_flags(flags, op)
+        calls = self._calls
+        calls.append(None)
+        try:
+            fd = calls[0]
+            if fd < 0:
+                raise self._unusable()
+            ret = self._lib.bpf_map_update_elem(fd, key, raw, flags)
+        finally:
+            calls.pop()
+            if calls[0] < 0:
+                self._lt.finish()
         if ret:
             raise self._elem_error(ret, op, flags)
 
@@ -829,14 +948,24 @@ class MapHandle:
                 checked before the syscall.
             MapPermissionError: the map is frozen or the fd read-only.
         """
-        fd = self._open_fd()
+        self._open_fd()
         mt = self._info.map_type
         if mt.is_keyless:
             raise self._wrong_kind("delete")
         if mt.has_fixed_keys:
             raise self._no_delete("delete")
         key = self._key(key, "delete")
-        ret = self._lib.bpf_map_delete_elem(fd, key)
+        calls = self._calls
+        calls.append(None)
+        try:
+            fd = calls[0]
+            if fd < 0:
+                raise self._unusable()
+            ret = self._lib.bpf_map_delete_elem(fd, key)
+        finally:
+            calls.pop()
+            if calls[0] < 0:
+                self._lt.finish()
         if ret:
             raise error_from_errno(ret, "delete", einval_unsupported=True)
 
@@ -852,20 +981,29 @@ class MapHandle:
                 from the kernel); keyless maps (use pop).
             MapPermissionError: the map is frozen or the fd read-only.
         """
-        fd = self._open_fd()
+        self._open_fd()
         mt = self._info.map_type
         if mt.is_keyless:
             raise self._wrong_kind("lookup_and_delete")
         if mt.has_fixed_keys:
             raise self._no_delete("lookup_and_delete")
         key = self._key(key, "lookup_and_delete")
-        buf = self._buf()
-        ret = self._lib.bpf_map_lookup_and_delete_elem(fd, key, buf)
-        if ret == 0:
-            raw = ffi.buffer(buf, self._vbuf_size)[:]
+        calls = self._calls
+        calls.append(None)
+        try:
+            fd = calls[0]
+            if fd < 0:
+                raise self._unusable()
+            buf = self._buf()
+            ret = self._lib.bpf_map_lookup_and_delete_elem(fd, key, buf)
+            raw = ffi.buffer(buf, self._vbuf_size)[:] if ret == 0 else b""
             self._pool.append(buf)
+        finally:
+            calls.pop()
+            if calls[0] < 0:
+                self._lt.finish()
+        if ret == 0:
             return self._split_percpu(raw) if self._percpu else raw
-        self._pool.append(buf)
         if ret == -_errno.ENOENT:
             return None
         raise error_from_errno(ret, "lookup_and_delete", einval_unsupported=True)
@@ -886,7 +1024,7 @@ class MapHandle:
             MapPermissionError: the map is frozen or the fd read-only.
         """
         op = "push"
-        fd = self._open_fd()
+        self._open_fd()
         mt = self._info.map_type
         self._need_kind(op, MapType.QUEUE, MapType.STACK, MapType.BLOOM_FILTER)
         value = self._value(value, op)
@@ -896,43 +1034,70 @@ class MapHandle:
                 allowed = "ANY" if mt is MapType.BLOOM_FILTER else "ANY and EXIST"
                 raise CodecError("flags", flags, f"{op}: only {allowed} apply to {mt.name}")
             flags = f
-        ret = self._lib.bpf_map_update_elem(fd, NULL, value, flags)
+        calls = self._calls
+        calls.append(None)
+        try:
+            fd = calls[0]
+            if fd < 0:
+                raise self._unusable()
+            ret = self._lib.bpf_map_update_elem(fd, NULL, value, flags)
+        finally:
+            calls.pop()
+            if calls[0] < 0:
+                self._lt.finish()
         if ret:
             raise error_from_errno(ret, op)
 
     def pop(self) -> bytes | None:
         """QUEUE/STACK: remove and return the next value, or None when empty."""
-        fd = self._open_fd()
+        self._open_fd()
         self._need_kind("pop", MapType.QUEUE, MapType.STACK)
-        buf = self._buf()
-        ret = self._lib.bpf_map_lookup_and_delete_elem(fd, NULL, buf)
-        return self._keyless_result(ret, buf, "pop")
+        return self._keyless_call(self._lib.bpf_map_lookup_and_delete_elem, "pop")
 
     def peek(self) -> bytes | None:
         """QUEUE/STACK: the next value without removing it, or None when empty."""
-        fd = self._open_fd()
+        self._open_fd()
         self._need_kind("peek", MapType.QUEUE, MapType.STACK)
-        buf = self._buf()
-        ret = self._lib.bpf_map_lookup_elem(fd, NULL, buf)
-        return self._keyless_result(ret, buf, "peek")
+        return self._keyless_call(self._lib.bpf_map_lookup_elem, "peek")
 
-    def _keyless_result(self, ret: int, buf: Any, op: str) -> bytes | None:
+    def _keyless_call(self, call: Any, op: str) -> bytes | None:
+        """pop/peek: ``call(fd, NULL, buf)`` with the fd in flight; the value or None."""
+        calls = self._calls
+        calls.append(None)
         try:
-            if ret == 0:
-                out: bytes = ffi.buffer(buf, self._value_size)[:]
-                return out
-            if ret == -_errno.ENOENT:
-                return None
-            raise error_from_errno(ret, op)
-        finally:
+            fd = calls[0]
+            if fd < 0:
+                raise self._unusable()
+            buf = self._buf()
+            ret = call(fd, NULL, buf)
+            out: bytes = ffi.buffer(buf, self._value_size)[:] if ret == 0 else b""
             self._pool.append(buf)
+        finally:
+            calls.pop()
+            if calls[0] < 0:
+                self._lt.finish()
+        if ret == 0:
+            return out
+        if ret == -_errno.ENOENT:
+            return None
+        raise error_from_errno(ret, op)
 
     def lookup_bloom_filter(self, value: BytesLike) -> bool:
         """BLOOM_FILTER: whether ``value`` may be in the set (no false negatives)."""
-        fd = self._open_fd()
+        self._open_fd()
         self._need_kind("lookup_bloom_filter", MapType.BLOOM_FILTER)
         value = self._value(value, "lookup_bloom_filter")
-        ret = self._lib.bpf_map_lookup_elem(fd, NULL, value)
+        calls = self._calls
+        calls.append(None)
+        try:
+            fd = calls[0]
+            if fd < 0:
+                raise self._unusable()
+            ret = self._lib.bpf_map_lookup_elem(fd, NULL, value)
+        finally:
+            calls.pop()
+            if calls[0] < 0:
+                self._lt.finish()
         if ret == 0:
             return True
         if ret == -_errno.ENOENT:
@@ -985,7 +1150,8 @@ class MapHandle:
     ) -> int:
         """Run update_batch/delete_batch; a failure says how many were applied."""
         n = ffi.new("__u32 *", count)
-        ret = call(*buffers, n, opts)
+        with self._using() as fd:
+            ret = call(fd, *buffers, n, opts)
         if ret:
             # The kernel writes the count back only once it has started
             # applying elements, and then stops short of ``count``; an early
@@ -1036,7 +1202,7 @@ class MapHandle:
             NotSupportedError: keyless maps; LOCK on a map without a spin lock.
         """
         op = "update_batch"
-        fd = self._open_fd()
+        self._open_fd()
         if self._info.map_type.is_keyless:
             raise self._wrong_kind(op)
         count = self._batch_count(count, op)
@@ -1045,7 +1211,7 @@ class MapHandle:
         opts = self._batch_opts(elem_flags, flags, op)
         if count == 0:
             return 0
-        return self._write_batch(op, self._lib.bpf_map_update_batch, (fd, kb, vb), count, opts)
+        return self._write_batch(op, self._lib.bpf_map_update_batch, (kb, vb), count, opts)
 
     def delete_batch(
         self, keys: BytesLike, count: int, elem_flags: int = MapFlags.ANY, flags: int = 0
@@ -1068,7 +1234,7 @@ class MapHandle:
                 with ``.processed == 0``).
         """
         op = "delete_batch"
-        fd = self._open_fd()
+        self._open_fd()
         mt = self._info.map_type
         if mt.is_keyless:
             raise self._wrong_kind(op)
@@ -1079,7 +1245,7 @@ class MapHandle:
         opts = self._batch_opts(elem_flags, flags, op)
         if count == 0:
             return 0
-        return self._write_batch(op, self._lib.bpf_map_delete_batch, (fd, kb), count, opts)
+        return self._write_batch(op, self._lib.bpf_map_delete_batch, (kb,), count, opts)
 
     def lookup_batch(
         self, batch_size: int | None = None, elem_flags: int = MapFlags.ANY, flags: int = 0
@@ -1179,9 +1345,11 @@ class MapHandle:
         first = True
         done = 0
         while True:
-            fd = self._open_fd()
             n[0] = size
-            ret = call(fd, NULL if first else in_tok, out_tok, keys, vals, n, opts)
+            # In flight for the syscall only: a suspended iterator holds
+            # nothing, and sees close() at its next batch.
+            with self._using() as fd:
+                ret = call(fd, NULL if first else in_tok, out_tok, keys, vals, n, opts)
             if ret == -_errno.ENOSPC and n[0] == 0:
                 # A hash bucket holds more than `size` elements: grow, retry
                 # from the same position.
@@ -1235,8 +1403,19 @@ class MapHandle:
         prev: Any = NULL
         limit = self._info.max_entries + 1
         get_next = self._lib.bpf_map_get_next_key
+        calls = self._calls
         for _ in range(limit):
-            ret = get_next(self._open_fd(), prev, nxt)
+            # In flight for the syscall only (a suspended walk holds nothing).
+            calls.append(None)
+            try:
+                fd = calls[0]
+                if fd < 0:
+                    raise self._unusable()
+                ret = get_next(fd, prev, nxt)
+            finally:
+                calls.pop()
+                if calls[0] < 0:
+                    self._lt.finish()
             if ret == -_errno.ENOENT:
                 return
             if ret:
@@ -1309,9 +1488,11 @@ class MapHandle:
             MapPermissionError: later updates and deletes from user space.
             MapError: EBUSY, while a writable memory() view is still in use.
         """
-        fd = self._open_fd()
+        self._open_fd()
         _memory.before_freeze(self)
-        _ffi.check(self._lib.bpf_map_freeze(fd), "freeze", einval_unsupported=True)
+        with self._using() as fd:
+            ret = self._lib.bpf_map_freeze(fd)
+        _ffi.check(ret, "freeze", einval_unsupported=True)
 
     def pin(self, path: str | os.PathLike[str]) -> None:
         """Pin the map at ``path`` in bpffs, so it outlives this process.
@@ -1325,12 +1506,13 @@ class MapHandle:
             MapPermissionError: the directory is not on bpffs (EPERM), or no
                 privilege.
         """
-        fd = self._open_fd()
+        self._open_fd()
         p = os.fsencode(path)
         op = f"pin {os.fsdecode(p)}"
         if b"." in os.path.basename(p):
             raise CodecError("path", os.fsdecode(p), "bpffs refuses names that contain a dot")
-        ret = self._lib.bpf_obj_pin(fd, p)
+        with self._using() as fd:
+            ret = self._lib.bpf_obj_pin(fd, p)
         if ret:
             err = -ret
             detail = os.strerror(err)

@@ -306,7 +306,7 @@ def handle_mapping(h: MapHandle, writable: bool | None = None) -> MapMemory:
         MapClosedError: the handle is closed.
         NotSupportedError: not an mmapable ARRAY (before any syscall).
     """
-    fd = h._open_fd()
+    h._open_fd()
     if writable is not None and not isinstance(writable, bool):
         raise TypeError(f"memory(writable=...) takes True, False or None, not {writable!r}")
     if not mmapable(h):
@@ -333,7 +333,12 @@ def handle_mapping(h: MapHandle, writable: bool | None = None) -> MapMemory:
                     )
                 return mem
             # read-only because read-only was asked for: try a writable one now
-        new = map_memory(fd, h.max_entries, h.value_size, writable=writable, what=f"map {h.name!r}")
+        # The fd is in flight while the mapping takes its own duplicate of it
+        # (a close from another thread could otherwise free the number first).
+        with h._using() as fd:
+            new = map_memory(
+                fd, h.max_entries, h.value_size, writable=writable, what=f"map {h.name!r}"
+            )
         if mem is not None:
             mem.close()  # read-only by request: its views live on (deferred unmap)
         h._mem = new

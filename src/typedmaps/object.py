@@ -37,14 +37,17 @@ Decisions the issue left open (documented here once):
 
 Thread safety: configure and load from one thread. After load, maps behave
 like MapHandles and programs may be test-run from several threads at once
-(each run pins only its own thread); close() while another thread uses the
-object is the caller's race, as with any file descriptor.
+(each run pins only its own thread). close() may race any call on the
+object, its maps, programs and links: libbpf's object is freed only when
+the last call in flight has left (see ``_life.py``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno as _errno
 import os
+import threading
 import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -53,6 +56,7 @@ from typing import Any, Final, Self
 from . import _ffi
 from . import memory as _memory
 from ._ffi import NULL, ffi
+from ._life import UNBOUND, Lifetime, NoCopy
 from ._objbase import _bytes_arg, _capture_libbpf_log, _cstr, _object_error, _State, _u32
 from .errors import (
     CodecError,
@@ -63,7 +67,7 @@ from .errors import (
     TypedMapsError,
 )
 from .flags import MapCreateFlags, MapType
-from .handle import MapHandle, MapInfo
+from .handle import MapHandle, MapInfo, _map_info_for
 from .program import Link, Program
 
 __all__ = ["BpfObject", "GlobalVariable", "Map"]
@@ -123,26 +127,36 @@ class Map(MapHandle):
     _obj: BpfObject
 
     def __init__(self, _obj: BpfObject, _ptr: Any, _name: str) -> None:
-        """Private: maps come from ``BpfObject.maps``."""
+        """Private: maps come from ``BpfObject.maps``.
+
+        A view holds one reference on its object from here until it is
+        closed and its last call has left (see _life.py): the object frees
+        libbpf's maps only after that.
+
+        Raises:
+            MapClosedError: the object is closed (or closing).
+        """
         self._obj = _obj
         self._ptr = _ptr
         self._objname = _name
         self._released = False
-        # MapHandle's fields, in the "no fd" state until the object loads.
-        self._fd = -1
         self._mem = None
         self._owns_fd = False
         self._lib = _ffi.get_lib()
-        self._pool = []
-        self._kind_error = None
-        self._percpu = False
-        self._ncpus = 1
-        self._info = self._libbpf_info()
-        self._key_size = self._info.key_size
-        self._value_size = self._info.value_size
-        self._slot = self._vbuf_size = self._value_size
-        if _obj._state is _State.LOADED:
-            self._bind()
+        if _obj._lt.enter() < 0:
+            raise MapClosedError(f"BpfObject {_obj._name!r} is closed")
+        # MapHandle's fields, in the "no fd" state (UNBOUND) until the object
+        # loads; closing the view gives the object reference back.
+        self._lt = Lifetime(UNBOUND, _obj._lt.leave)
+        self._calls = self._lt.calls
+        try:
+            with _obj._guard():
+                self._init_fields(self._libbpf_info())
+                if _obj._state is _State.LOADED:
+                    self._bind()
+        except BaseException:
+            self._lt.close()
+            raise
 
     # MapHandle's constructors make handles of fds they own; a Map's fd is its
     # object's. Refuse them up front (before any syscall) instead of failing
@@ -184,10 +198,16 @@ class Map(MapHandle):
         )
 
     def _bind(self) -> None:
-        """After a successful load: become a MapHandle on libbpf's fd (not owned)."""
+        """After a successful load: become a MapHandle on libbpf's fd (not owned).
+
+        Called with the object guarded. The fields are set before the fd is
+        published in the lifetime list (``bind``), so a racing call either
+        sees UNBOUND or a complete handle; a view closed meanwhile stays closed.
+        """
         fd = self._lib.bpf_map__fd(self._ptr)
-        if fd >= 0:
-            MapHandle.__init__(self, fd, _owns_fd=False)
+        if fd >= 0 and not self._released:
+            self._init_fields(_map_info_for(fd, self._where()))
+            self._lt.bind(fd)
 
     # ------------------------------------------------------------------ state
 
@@ -208,46 +228,53 @@ class Map(MapHandle):
             return ObjectError(_errno.EBADF, self._where(), "the object failed to load")
         return ObjectError(_errno.ENOENT, self._where(), "was not created (autocreate=False)")
 
-    def _open_fd(self) -> int:
-        fd = self._fd
-        if fd < 0:
-            raise self._unusable()
-        return fd
+    @contextlib.contextmanager
+    def _live_ptr(self) -> Iterator[Any]:
+        """``with self._live_ptr() as ptr:`` libbpf's bpf_map, kept alive for the block.
 
-    def _live_ptr(self) -> Any:
-        if self._released or self._obj._state is _State.CLOSED:
-            raise self._unusable()
-        return self._ptr
+        The object is guarded (its close() waits for the block to end before
+        freeing anything), and a retired view or closed object raises.
+        """
+        with self._obj._guard():
+            if self._released:
+                raise self._unusable()
+            yield self._ptr
 
-    def _preload(self, what: str) -> Any:
+    def _get(self, call: Any) -> Any:
+        """``call(bpf_map *)`` on the live pointer (a libbpf getter)."""
+        with self._live_ptr() as ptr:
+            return call(ptr)
+
+    @contextlib.contextmanager
+    def _preload(self, what: str) -> Iterator[Any]:
         """The bpf_map pointer, if settings may still change; else the right error."""
-        ptr = self._live_ptr()
-        if self._obj._state is not _State.OPEN:
-            raise ObjectError(
-                _errno.EBUSY,
-                f"set {what} of {self._where()}",
-                f"the object is {self._obj._state.value}; settings apply before load()",
-            )
-        if self._lib.bpf_map__fd(ptr) >= 0:
-            # Before load only reuse() gives a map an fd. libbpf 1.1 would accept
-            # most settings and then ignore them: refuse instead.
-            raise ObjectError(
-                _errno.EBUSY,
-                f"set {what} of {self._where()}",
-                "the map reuses an existing kernel map, whose settings are fixed",
-            )
-        return ptr
+        with self._live_ptr() as ptr:
+            if self._obj._state is not _State.OPEN:
+                raise ObjectError(
+                    _errno.EBUSY,
+                    f"set {what} of {self._where()}",
+                    f"the object is {self._obj._state.value}; settings apply before load()",
+                )
+            if self._lib.bpf_map__fd(ptr) >= 0:
+                # Before load only reuse() gives a map an fd. libbpf 1.1 would accept
+                # most settings and then ignore them: refuse instead.
+                raise ObjectError(
+                    _errno.EBUSY,
+                    f"set {what} of {self._where()}",
+                    "the map reuses an existing kernel map, whose settings are fixed",
+                )
+            yield ptr
 
     def _set(self, what: str, call: Any, value: Any) -> None:
-        ptr = self._preload(what)
-        ret = call(ptr, value)
-        if ret < 0:
-            raise _object_error(ret, f"set {what} of {self._where()}", [])
-        self._info = self._libbpf_info()
+        with self._preload(what) as ptr:
+            ret = call(ptr, value)
+            if ret < 0:
+                raise _object_error(ret, f"set {what} of {self._where()}", [])
+            self._init_fields(self._libbpf_info())
 
     @property
     def _loaded(self) -> bool:
-        return self._fd >= 0
+        return bool(self._calls[0] >= 0)
 
     # ------------------------------------------------------------------ attributes
 
@@ -260,14 +287,14 @@ class Map(MapHandle):
     def map_type(self) -> MapType:
         if self._loaded:
             return self._info.map_type
-        return MapType(self._lib.bpf_map__type(self._live_ptr()))
+        return MapType(self._get(self._lib.bpf_map__type))
 
     @property
     def key_size(self) -> int:
         """Key size in bytes; settable before load (libbpf allows it for any map)."""
         if self._loaded:
             return self._key_size
-        return int(self._lib.bpf_map__key_size(self._live_ptr()))
+        return int(self._get(self._lib.bpf_map__key_size))
 
     @key_size.setter
     def key_size(self, size: int) -> None:
@@ -284,7 +311,7 @@ class Map(MapHandle):
         """
         if self._loaded:
             return self._value_size
-        return int(self._lib.bpf_map__value_size(self._live_ptr()))
+        return int(self._get(self._lib.bpf_map__value_size))
 
     @value_size.setter
     def value_size(self, size: int) -> None:
@@ -295,7 +322,7 @@ class Map(MapHandle):
         """Capacity; settable before load (e.g. ``obj.maps["flows"].max_entries = 4096``)."""
         if self._loaded:
             return self._info.max_entries
-        return int(self._lib.bpf_map__max_entries(self._live_ptr()))
+        return int(self._get(self._lib.bpf_map__max_entries))
 
     @max_entries.setter
     def max_entries(self, n: int) -> None:
@@ -306,7 +333,7 @@ class Map(MapHandle):
         """Creation flags (:class:`MapCreateFlags`); settable before load."""
         if self._loaded:
             return self._info.map_flags
-        return MapCreateFlags(self._lib.bpf_map__map_flags(self._live_ptr()))
+        return MapCreateFlags(self._get(self._lib.bpf_map__map_flags))
 
     @map_flags.setter
     def map_flags(self, flags: int) -> None:
@@ -324,7 +351,7 @@ class Map(MapHandle):
         A program that uses a map with autocreate=False fails to load unless
         its own ``autoload`` is off too.
         """
-        return bool(self._lib.bpf_map__autocreate(self._live_ptr()))
+        return bool(self._get(self._lib.bpf_map__autocreate))
 
     @autocreate.setter
     def autocreate(self, value: bool) -> None:
@@ -340,7 +367,7 @@ class Map(MapHandle):
         type, sizes, max_entries and flags must match) or creates the map and
         pins it there.
         """
-        return _cstr(self._lib.bpf_map__pin_path(self._live_ptr()))
+        return _cstr(self._get(self._lib.bpf_map__pin_path))
 
     @pin_path.setter
     def pin_path(self, path: str | os.PathLike[str] | None) -> None:
@@ -355,7 +382,7 @@ class Map(MapHandle):
     @property
     def is_pinned(self) -> bool:
         """Whether libbpf pinned this map (at :attr:`pin_path`)."""
-        return bool(self._lib.bpf_map__is_pinned(self._live_ptr()))
+        return bool(self._get(self._lib.bpf_map__is_pinned))
 
     @property
     def initial_value(self) -> bytes | None:
@@ -371,28 +398,30 @@ class Map(MapHandle):
             NotSupportedError: on set, a map that has no initial value.
         """
         size = ffi.new("size_t *")
-        data = self._lib.bpf_map__initial_value(self._live_ptr(), size)
-        if data == NULL:
-            return None
-        return bytes(ffi.buffer(data, size[0]))
+        with self._live_ptr() as ptr:
+            data = self._lib.bpf_map__initial_value(ptr, size)
+            if data == NULL:
+                return None
+            return bytes(ffi.buffer(data, size[0]))
 
     @initial_value.setter
     def initial_value(self, value: bytes) -> None:
         what = "initial_value"
-        ptr = self._preload(what)
-        data = _bytes_arg(value, what)
-        current = self.initial_value
-        if current is None:
-            raise NotSupportedError(
-                _errno.EINVAL,
-                f"set {what} of {self._where()}",
-                f"only global-data maps (.data, .rodata, .bss) have one, not {self.map_type.name}",
-            )
-        if len(data) != len(current):
-            raise SizeMismatchError(f"{what} of {self._where()}", len(data), len(current))
-        ret = self._lib.bpf_map__set_initial_value(ptr, data, len(data))
-        if ret < 0:
-            raise _object_error(ret, f"set {what} of {self._where()}", [])
+        with self._preload(what) as ptr:
+            data = _bytes_arg(value, what)
+            current = self.initial_value
+            if current is None:
+                raise NotSupportedError(
+                    _errno.EINVAL,
+                    f"set {what} of {self._where()}",
+                    f"only global-data maps (.data, .rodata, .bss) have one, "
+                    f"not {self.map_type.name}",
+                )
+            if len(data) != len(current):
+                raise SizeMismatchError(f"{what} of {self._where()}", len(data), len(current))
+            ret = self._lib.bpf_map__set_initial_value(ptr, data, len(data))
+            if ret < 0:
+                raise _object_error(ret, f"set {what} of {self._where()}", [])
 
     def variables(self) -> dict[str, GlobalVariable]:
         """The global variables of a ``.data``/``.rodata``/``.bss`` map, by name.
@@ -408,24 +437,24 @@ class Map(MapHandle):
             image[v.offset : v.offset + v.size] = (4).to_bytes(v.size, "little")
             ro.initial_value = bytes(image)
         """
-        ptr = self._live_ptr()
-        lib = self._lib
-        btf = lib.bpf_object__btf(self._obj._ptr)
-        type_id = lib.bpf_map__btf_value_type_id(ptr)
-        if btf == NULL or not type_id:
-            return {}
-        t = lib.btf__type_by_id(btf, type_id)
-        if t == NULL or (t.info >> 24) & 0x1F != _BTF_KIND_DATASEC:
-            return {}
-        words = ffi.cast("__u32 *", t)
-        out: dict[str, GlobalVariable] = {}
-        for i in range(t.info & 0xFFFF):
-            var_id, offset, size = (int(words[3 + 3 * i + j]) for j in range(3))
-            var = lib.btf__type_by_id(btf, var_id)
-            name = _cstr(lib.btf__name_by_offset(btf, var.name_off)) if var != NULL else None
-            if name:
-                out[name] = GlobalVariable(name, offset, size)
-        return out
+        with self._live_ptr() as ptr:
+            lib = self._lib
+            btf = lib.bpf_object__btf(self._obj._ptr)
+            type_id = lib.bpf_map__btf_value_type_id(ptr)
+            if btf == NULL or not type_id:
+                return {}
+            t = lib.btf__type_by_id(btf, type_id)
+            if t == NULL or (t.info >> 24) & 0x1F != _BTF_KIND_DATASEC:
+                return {}
+            words = ffi.cast("__u32 *", t)
+            out: dict[str, GlobalVariable] = {}
+            for i in range(t.info & 0xFFFF):
+                var_id, offset, size = (int(words[3 + 3 * i + j]) for j in range(3))
+                var = lib.btf__type_by_id(btf, var_id)
+                name = _cstr(lib.btf__name_by_offset(btf, var.name_off)) if var != NULL else None
+                if name:
+                    out[name] = GlobalVariable(name, offset, size)
+            return out
 
     def set_variable(self, name: str, value: bytes) -> None:
         """Before load: set one global variable inside :attr:`initial_value`.
@@ -438,7 +467,8 @@ class Map(MapHandle):
             KeyError: no such variable in this section.
             SizeMismatchError: ``value`` has the wrong size.
         """
-        self._preload("initial_value")
+        with self._preload("initial_value"):
+            pass
         var = self.variables().get(name)
         if var is None:
             raise KeyError(f"{name!r}: no such variable in {self._where()}")
@@ -465,15 +495,14 @@ class Map(MapHandle):
             KeyNotFoundError: nothing is pinned at the path.
         """
         op = f"reuse for {self._where()}"
-        ptr = self._preload("reuse")
-        if isinstance(source, MapHandle):
-            self._reuse_fd(ptr, source, op)
-            return
-        with MapHandle.from_pinned_path(source) as h:
-            self._reuse_fd(ptr, h, op)
+        with self._preload("reuse") as ptr:
+            if isinstance(source, MapHandle):
+                self._reuse_fd(ptr, source, op)
+                return
+            with MapHandle.from_pinned_path(source) as h:
+                self._reuse_fd(ptr, h, op)
 
     def _reuse_fd(self, ptr: Any, h: MapHandle, op: str) -> None:
-        fd = h.fileno()
         want = (self.map_type, self.key_size, self.value_size)
         have = (h.map_type, h.key_size, h.value_size)
         if want != have:
@@ -484,11 +513,12 @@ class Map(MapHandle):
                 f"({want[0].name}, {want[1]}, {want[2]}), {h.name!r} has "
                 f"({have[0].name}, {have[1]}, {have[2]})",
             )
-        with _capture_libbpf_log() as lines:
+        # libbpf dups the fd; ours is in flight meanwhile (another thread may close h).
+        with h._using() as fd, _capture_libbpf_log() as lines:
             ret = self._lib.bpf_map__reuse_fd(ptr, fd)
         if ret < 0:
             raise _object_error(ret, op, lines)
-        self._info = self._libbpf_info()
+        self._init_fields(self._libbpf_info())
 
     def as_libbpf_object(self) -> Any:
         """The ``struct bpf_map *`` cdata, for calling libbpf directly.
@@ -496,7 +526,8 @@ class Map(MapHandle):
         The one documented exception to "no cdata in the public API". Valid
         until the object closes; do not keep it longer.
         """
-        return self._live_ptr()
+        with self._live_ptr() as ptr:
+            return ptr
 
     # ------------------------------------------------------------------ pinning
 
@@ -510,7 +541,6 @@ class Map(MapHandle):
             ObjectError: no path and no pin_path, or a path that differs from
                 the pin_path already set.
         """
-        ptr = self._live_ptr()
         self._open_fd()
         p = NULL if path is None else os.fsencode(path)
         shown = os.fsdecode(p) if path is not None else self.pin_path
@@ -520,7 +550,8 @@ class Map(MapHandle):
             raise ObjectError(
                 _errno.EINVAL, f"pin {self._where()}", "no path given and no pin_path set"
             )
-        with _capture_libbpf_log() as lines:
+        # libbpf pins with the map's fd: the view is in flight for the call.
+        with self._live_ptr() as ptr, self._using(), _capture_libbpf_log() as lines:
             ret = self._lib.bpf_map__pin(ptr, p)
         if ret == -_errno.EINVAL:
             raise _object_error(ret, f"pin {self._where()} at {shown}", lines)
@@ -532,14 +563,13 @@ class Map(MapHandle):
         Raises:
             KeyNotFoundError: nothing is pinned there.
         """
-        ptr = self._live_ptr()
         p = NULL if path is None else os.fsencode(path)
         shown = os.fsdecode(p) if path is not None else self.pin_path
         if shown is None:
             raise ObjectError(
                 _errno.EINVAL, f"unpin {self._where()}", "no path given and no pin_path set"
             )
-        with _capture_libbpf_log() as lines:
+        with self._live_ptr() as ptr, _capture_libbpf_log() as lines:
             ret = self._lib.bpf_map__unpin(ptr, p)
         if ret == -_errno.EINVAL:
             raise _object_error(ret, f"unpin {self._where()} at {shown}", lines)
@@ -551,17 +581,20 @@ class Map(MapHandle):
         """Retire this view of the map (idempotent).
 
         The fd belongs to the BpfObject and stays open until the object
-        closes; ``obj.maps[name]`` returns a fresh Map afterwards.
+        closes; ``obj.maps[name]`` returns a fresh Map afterwards. Calls in
+        flight on this view from other threads finish normally.
         """
         self._released = True
-        self._fd = -1
         self._pool.clear()
+        self._vpool.clear()
         _memory.release(self)
+        self._lt.close()
 
     def _object_closed(self) -> None:
-        self._fd = -1
         self._pool.clear()
+        self._vpool.clear()
         _memory.release(self)
+        self._lt.close()
 
     def __enter__(self) -> Self:
         self._open_fd()
@@ -569,10 +602,11 @@ class Map(MapHandle):
 
     def __repr__(self) -> str:
         state = self._obj._state
+        fd = self._calls[0]
         if self._released or state is _State.CLOSED:
             where = "closed"
-        elif self._fd >= 0:
-            where = f"fd={self._fd}"
+        elif fd >= 0:
+            where = f"fd={fd}"
         else:
             where = state.value if state is not _State.LOADED else "not created"
         i = self._info
@@ -601,8 +635,13 @@ class _Maps(Mapping[str, Map]):
         if m is None:
             raise KeyError(f"{name!r}: no such map in {obj._name!r} (maps: {', '.join(obj._maps)})")
         if m._released:
-            m = Map(obj, m._ptr, key)
-            obj._maps[key] = m
+            # Under the object's lock, so that close() retires every view it
+            # hands out (a view outside obj._maps would hold its reference forever).
+            with obj._views_lock:
+                m = obj._maps[key]
+                if m._released:
+                    m = Map(obj, m._ptr, key)
+                    obj._maps[key] = m
         return m
 
     def __iter__(self) -> Iterator[str]:
@@ -647,7 +686,7 @@ class _Programs(Mapping[str, Program]):
         return f"<programs of {self._obj._name!r}: {list(self._obj._programs)}>"
 
 
-class BpfObject:
+class BpfObject(NoCopy):
     """A BPF ELF object opened with libbpf: its maps and programs.
 
     Example::
@@ -663,6 +702,7 @@ class BpfObject:
         "_buf",
         "_lib",
         "_links",
+        "_lt",
         "_map_alias",
         "_maps",
         "_maps_view",
@@ -671,19 +711,36 @@ class BpfObject:
         "_programs_view",
         "_ptr",
         "_state",
+        "_views_lock",
     )
 
     def __init__(self, _ptr: Any, _buf: Any) -> None:
-        """Private: use :meth:`open`."""
+        """Private: use :meth:`open`. Takes over ``_ptr``: frees it on any failure."""
         lib = _ffi.get_lib()
         self._lib = lib
         self._ptr = _ptr
         self._buf = _buf
+        # The object's lifetime (see _life.py): every call that uses libbpf's
+        # object, maps or programs registers here, and each Map view and
+        # Link holds one entry for as long as it is open. bpf_object__close
+        # runs when the object is closed and the last of them has left.
+        self._lt = Lifetime(1, self._free)
+        # Held by load(), close() and the re-creation of map views.
+        self._views_lock = threading.Lock()
         self._state = _State.OPEN
         self._name = _cstr(lib.bpf_object__name(_ptr)) or ""
         self._links: list[Link] = []
         self._maps: dict[str, Map] = {}
         self._map_alias: dict[str, str] = {}
+        self._programs: dict[str, Program] = {}
+        try:
+            self._collect()
+        except BaseException:
+            self.close()
+            raise
+
+    def _collect(self) -> None:
+        lib, _ptr = self._lib, self._ptr
         size = ffi.new("size_t *")  # libbpf 1.1 writes it unconditionally
         m = lib.bpf_object__next_map(_ptr, NULL)
         while m != NULL:
@@ -693,7 +750,6 @@ class BpfObject:
                 # "<obj>.rodata" is also reachable as ".rodata" (libbpf's real name)
                 self._map_alias.setdefault(name[name.index(".") :], name)
             m = lib.bpf_object__next_map(_ptr, m)
-        self._programs: dict[str, Program] = {}
         p = lib.bpf_object__next_program(_ptr, NULL)
         while p != NULL:
             prog = Program(self, p)
@@ -764,11 +820,7 @@ class BpfObject:
             raise CodecError("source", source, "expected a path or the bytes of a BPF object file")
         if ptr == NULL:
             raise _object_error(err, op, lines)
-        try:
-            return cls(ptr, buf)
-        except BaseException:
-            lib.bpf_object__close(ptr)
-            raise
+        return cls(ptr, buf)
 
     # ------------------------------------------------------------------ attributes
 
@@ -784,7 +836,7 @@ class BpfObject:
 
     @property
     def closed(self) -> bool:
-        return self._state is _State.CLOSED
+        return self._lt.value < 0
 
     @property
     def maps(self) -> Mapping[str, Map]:
@@ -803,8 +855,25 @@ class BpfObject:
         return self._programs_view
 
     def _check_open_object(self) -> None:
-        if self._state is _State.CLOSED:
-            raise MapClosedError(f"BpfObject {self._name!r} is closed")
+        if self._lt.value < 0:
+            raise self._closed_error()
+
+    def _closed_error(self) -> MapClosedError:
+        return MapClosedError(f"BpfObject {self._name!r} is closed")
+
+    def _guard(self) -> contextlib.AbstractContextManager[int]:
+        """``with obj._guard():`` libbpf's object stays allocated for the block.
+
+        Raises:
+            MapClosedError: the object is closed.
+        """
+        return self._lt.using(self._closed_error)
+
+    def _free(self) -> None:
+        """The release action: runs once, after close(), when nothing uses the object."""
+        ptr, self._ptr = self._ptr, NULL
+        self._lib.bpf_object__close(ptr)
+        self._buf = None
 
     # ------------------------------------------------------------------ load, close
 
@@ -818,32 +887,38 @@ class BpfObject:
                 be loaded again: close it and open a new one.
             MapClosedError: the object is closed.
         """
-        self._check_open_object()
         op = f"load {self._name}"
-        if self._state is not _State.OPEN:
-            raise ObjectError(_errno.EBUSY, op, f"the object is {self._state.value}")
-        with _capture_libbpf_log() as lines:
-            ret = _ffi.get_lib().bpf_object__load(self._ptr)
-        if ret < 0:
-            self._state = _State.FAILED
-            raise _object_error(ret, op, lines)
-        self._state = _State.LOADED
-        for m in self._maps.values():
-            if not m._released:
+        with self._guard(), self._views_lock:
+            if self._state is not _State.OPEN:
+                raise ObjectError(_errno.EBUSY, op, f"the object is {self._state.value}")
+            with _capture_libbpf_log() as lines:
+                ret = self._lib.bpf_object__load(self._ptr)
+            if ret < 0:
+                self._state = _State.FAILED
+                raise _object_error(ret, op, lines)
+            self._state = _State.LOADED
+            for m in self._maps.values():
                 m._bind()
 
     def close(self) -> None:
-        """Detach links, then close every map and program fd (idempotent)."""
-        if getattr(self, "_state", _State.CLOSED) is _State.CLOSED:
+        """Detach links, then close every map and program fd (idempotent).
+
+        May race any call on the object, its maps, programs and links from
+        other threads: those calls finish (or raise MapClosedError), and
+        libbpf frees the object (bpf_object__close) when the last of them
+        has left.
+        """
+        lt = getattr(self, "_lt", None)
+        if lt is None:
             return
+        with self._views_lock:
+            self._state = _State.CLOSED
+            lt.close()
+            views = list(self._maps.values())
         for link in list(self._links):
             link.detach()
-        self._state = _State.CLOSED
-        for m in self._maps.values():
+        for m in views:
             m._object_closed()
-        ptr, self._ptr = self._ptr, NULL
-        _ffi.get_lib().bpf_object__close(ptr)
-        self._buf = None
 
     def __enter__(self) -> Self:
         self._check_open_object()
@@ -853,7 +928,8 @@ class BpfObject:
         self.close()
 
     def __del__(self) -> None:
-        if getattr(self, "_state", _State.CLOSED) is not _State.CLOSED:
+        lt = getattr(self, "_lt", None)
+        if lt is not None and lt.value >= 0:
             warnings.warn(f"unclosed {self!r}", ResourceWarning, source=self, stacklevel=1)
             self.close()
 

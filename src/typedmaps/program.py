@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Final, Self
 
 from . import _ffi
 from ._ffi import NULL, ffi
+from ._life import Lifetime, NoCopy
 from ._objbase import _bytes_arg, _capture_libbpf_log, _cstr, _object_error, _State, _u32
 from .errors import (
     ENOTSUPP,
@@ -96,7 +97,7 @@ class TestRunResult:
 # ---------------------------------------------------------------------- Program
 
 
-class Program:
+class Program(NoCopy):
     """A BPF program of a :class:`BpfObject`: ``obj.programs[name]``.
 
     Attributes name, section and type are known from open() on; ``autoload``
@@ -149,31 +150,34 @@ class Program:
     def _where(self) -> str:
         return f"program {self._name!r} of {self._obj._name!r}"
 
-    def _live_ptr(self) -> Any:
-        if self._obj._state is _State.CLOSED:
-            raise MapClosedError(f"{self._where()} is closed (its BpfObject is closed)")
-        return self._ptr
+    def _closed(self) -> MapClosedError:
+        return MapClosedError(f"{self._where()} is closed (its BpfObject is closed)")
+
+    def _guard(self) -> contextlib.AbstractContextManager[int]:
+        """``with self._guard():`` the object (and this program) stay allocated."""
+        return self._obj._lt.using(self._closed)
 
     @property
     def autoload(self) -> bool:
         """Whether load() loads this program; settable before load."""
-        return bool(_ffi.get_lib().bpf_program__autoload(self._live_ptr()))
+        with self._guard():
+            return bool(_ffi.get_lib().bpf_program__autoload(self._ptr))
 
     @autoload.setter
     def autoload(self, value: bool) -> None:
-        ptr = self._live_ptr()
-        if not isinstance(value, bool):
-            raise CodecError("autoload", value, "must be a bool")
-        state = self._obj._state
-        if state is not _State.OPEN:
-            raise ObjectError(
-                _errno.EBUSY,
-                f"set autoload of {self._where()}",
-                f"the object is {state.value}; settings apply before load()",
-            )
-        ret = _ffi.get_lib().bpf_program__set_autoload(ptr, value)
-        if ret < 0:
-            raise _object_error(ret, f"set autoload of {self._where()}", [])
+        with self._guard():
+            if not isinstance(value, bool):
+                raise CodecError("autoload", value, "must be a bool")
+            state = self._obj._state
+            if state is not _State.OPEN:
+                raise ObjectError(
+                    _errno.EBUSY,
+                    f"set autoload of {self._where()}",
+                    f"the object is {state.value}; settings apply before load()",
+                )
+            ret = _ffi.get_lib().bpf_program__set_autoload(self._ptr, value)
+            if ret < 0:
+                raise _object_error(ret, f"set autoload of {self._where()}", [])
 
     @property
     def fd(self) -> int:
@@ -183,8 +187,8 @@ class Program:
             ObjectError: not loaded (before load(), or autoload=False).
             MapClosedError: the object is closed.
         """
-        ptr = self._live_ptr()
-        fd = int(_ffi.get_lib().bpf_program__fd(ptr))
+        with self._guard():
+            fd = int(_ffi.get_lib().bpf_program__fd(self._ptr))
         if fd < 0:
             state = self._obj._state
             why = (
@@ -232,8 +236,24 @@ class Program:
                 packet or context; ENOSPC: data_size_out too small, the
                 program did run).
         """
-        if self._obj._state is _State.CLOSED:
-            raise MapClosedError(f"{self._where()} is closed (its BpfObject is closed)")
+        # In flight on the object for the whole run: close() from another
+        # thread frees nothing (the program fd included) until it returns.
+        lt = self._obj._lt
+        if lt.enter() < 0:
+            raise self._closed()
+        try:
+            return self._test_run(data_in, repeat, ctx_in, cpu, data_size_out)
+        finally:
+            lt.leave()
+
+    def _test_run(
+        self,
+        data_in: bytes,
+        repeat: int,
+        ctx_in: bytes | None,
+        cpu: int | None,
+        data_size_out: int | None,
+    ) -> TestRunResult:
         fd = self._obj._lib.bpf_program__fd(self._ptr)
         if fd < 0:
             fd = self.fd  # raises the right error
@@ -334,21 +354,20 @@ class Program:
                 plain ``SEC("xdp")``, which needs an interface).
             ObjectError: the kernel or libbpf refused; ``.log`` has libbpf's lines.
         """
-        self.fd  # noqa: B018 - raises unless loaded
-        op = f"attach {self._name}"
-        with _capture_libbpf_log() as lines:
-            ptr = _ffi.get_lib().bpf_program__attach(self._ptr)
-            err = ffi.errno
-        if ptr == NULL:
-            err = err or _errno.EINVAL
-            if err in (_errno.EOPNOTSUPP, ENOTSUPP):
-                raise NotSupportedError(
-                    err, op, f"libbpf cannot auto-attach SEC({self._section!r}) programs"
-                )
-            raise _object_error(err, op, lines)
-        link = Link(self, ptr)
-        self._obj._links.append(link)
-        return link
+        with self._guard():
+            self.fd  # noqa: B018 - raises unless loaded
+            op = f"attach {self._name}"
+            with _capture_libbpf_log() as lines:
+                ptr = _ffi.get_lib().bpf_program__attach(self._ptr)
+                err = ffi.errno
+            if ptr == NULL:
+                err = err or _errno.EINVAL
+                if err in (_errno.EOPNOTSUPP, ENOTSUPP):
+                    raise NotSupportedError(
+                        err, op, f"libbpf cannot auto-attach SEC({self._section!r}) programs"
+                    )
+                raise _object_error(err, op, lines)
+            return Link(self, ptr)
 
     def __repr__(self) -> str:
         return (
@@ -379,18 +398,44 @@ def _run_pinned(run: Any, fd: int, opts: Any, cpu: int, op: str) -> int:
 # ---------------------------------------------------------------------- Link
 
 
-class Link:
+class Link(NoCopy):
     """An attached program (a ``struct bpf_link``); detach() or use ``with``.
 
-    The object that made it detaches it on close() at the latest.
+    The object that made it detaches it on close() at the latest. detach()
+    may race any call on the link from another thread: the link is
+    destroyed when the last call in flight has left (see ``_life.py``).
     """
 
-    __slots__ = ("__weakref__", "_program", "_ptr")
+    __slots__ = ("__weakref__", "_lt", "_program", "_ptr")
 
     def __init__(self, _program: Program, _ptr: Any) -> None:
-        """Private: links come from :meth:`Program.attach`."""
+        """Private: links come from :meth:`Program.attach` (with the object guarded).
+
+        The link holds one reference on its object until it is destroyed,
+        so the object is freed after its links.
+        """
+        obj = _program._obj
         self._program = _program
         self._ptr = _ptr
+        if obj._lt.enter() < 0:  # the object closed since attach() began
+            _ffi.get_lib().bpf_link__destroy(_ptr)
+            raise _program._closed()
+        self._lt = Lifetime(1, self._destroy)
+        obj._links.append(self)
+
+    def _destroy(self) -> None:
+        """The release action: runs once, after detach(), when no call uses the link."""
+        ptr, self._ptr = self._ptr, NULL
+        obj = self._program._obj
+        with contextlib.suppress(ValueError):
+            obj._links.remove(self)
+        try:
+            _ffi.get_lib().bpf_link__destroy(ptr)
+        finally:
+            obj._lt.leave()
+
+    def _detached(self) -> MapClosedError:
+        return MapClosedError(f"link of {self._program._where()} is detached")
 
     @property
     def program(self) -> Program:
@@ -398,28 +443,23 @@ class Link:
 
     @property
     def attached(self) -> bool:
-        return bool(self._ptr != NULL)
+        return self._lt.value >= 0
 
     @property
     def fd(self) -> int:
-        """The link fd (owned by the link).
+        """The link fd (owned by the link; borrowed: valid until detach()).
 
         Raises:
             MapClosedError: detached.
         """
-        if self._ptr == NULL:
-            raise MapClosedError(f"link of {self._program._where()} is detached")
-        return int(_ffi.get_lib().bpf_link__fd(self._ptr))
+        with self._lt.using(self._detached):
+            return int(_ffi.get_lib().bpf_link__fd(self._ptr))
 
     def detach(self) -> None:
         """Detach the program and free the link (idempotent)."""
-        ptr = self._ptr
-        if ptr == NULL:
-            return
-        self._ptr = NULL
-        with contextlib.suppress(ValueError):
-            self._program._obj._links.remove(self)
-        _ffi.get_lib().bpf_link__destroy(ptr)
+        lt = getattr(self, "_lt", None)
+        if lt is not None:
+            lt.close()
 
     def __enter__(self) -> Self:
         return self
@@ -430,8 +470,7 @@ class Link:
     def __del__(self) -> None:
         # Only reachable once the object is unreachable too; its own __del__
         # warns about the missing close().
-        if getattr(self, "_ptr", NULL) != NULL:
-            self.detach()
+        self.detach()
 
     def __repr__(self) -> str:
         state = "attached" if self.attached else "detached"

@@ -19,6 +19,7 @@ from collections.abc import (
 from itertools import chain, islice
 from typing import TYPE_CHECKING, Any, Final, Generic, Self, TypeVar, overload
 
+from .._life import NoCopy
 from ..codec import Codec, make_codec
 from ..errors import (
     CodecError,
@@ -153,11 +154,14 @@ class _ValuesView(ValuesView[_VO]):
 # ---------------------------------------------------------------------------- keyed maps
 
 
-class _OnHandle:
+class _OnHandle(NoCopy):
     """What every typed wrapper shares: the handle underneath and its lifetime.
 
     A wrapper does not own a separate fd: closing it (or leaving its
-    ``with`` block) closes the handle it was made over.
+    ``with`` block) closes the handle it was made over. Every call goes
+    through the handle, whose in-flight accounting makes close() from
+    another thread safe. Copying or pickling a wrapper is refused, as for
+    the handle.
     """
 
     __slots__ = ()
@@ -222,11 +226,11 @@ class _KeyedMap(_OnHandle, MutableMapping[K, _VO], Generic[K, _VO, _VI]):
     _ekm: Callable[[Iterable[K]], bytes]
     _dkm: Callable[[bytes, int], list[K]]
     _dv: Callable[[bytes], _VO]
-    _lookup: Callable[[int, bytes, int], bytes | None]
+    _lookup: Callable[[bytes, int], bytes | None]
     # The hot paths unpack one tuple instead of loading four attributes:
     # (handle, its raw lookup, key encode, value decode).
-    _rd: tuple[MapHandle, Callable[[int, bytes, int], bytes | None], Callable[[K], bytes], Any]
-    _update: Callable[[int, bytes, bytes, int], None]
+    _rd: tuple[MapHandle, Callable[[bytes, int], bytes | None], Callable[[K], bytes], Any]
+    _update: Callable[[bytes, bytes, int], None]
     _fixed: bool
     _batch: bool
     _drain: bool
@@ -274,8 +278,9 @@ class _KeyedMap(_OnHandle, MutableMapping[K, _VO], Generic[K, _VO, _VI]):
             f"map={h.name!r}, type={h.map_type.name}{', closed' if h.closed else ''})"
         )
 
-    def _fd(self) -> int:
-        return self._h._open_fd()
+    def _check_open(self) -> None:
+        """Raise the handle's error if it is closed (the syscalls check again, in flight)."""
+        self._h._open_fd()
 
     # -- element operations shared by both wrappers ---------------------------
 
@@ -288,7 +293,7 @@ class _KeyedMap(_OnHandle, MutableMapping[K, _VO], Generic[K, _VO, _VI]):
                 (assign a zero value instead, or use :meth:`clear`).
             CodecError: the key does not encode.
         """
-        self._fd()
+        self._check_open()
         if self._fixed:
             raise self._no_delete("delete")
         self._h.delete(self._ek(key))
@@ -303,10 +308,9 @@ class _KeyedMap(_OnHandle, MutableMapping[K, _VO], Generic[K, _VO, _VI]):
         )
 
     def _put(self, key: K, value: _VI, flags: int) -> None:
-        fd = self._fd()
         kb = self._ek(key)
         vb = self._encode_one(value)
-        self._update(fd, kb, vb, flags)
+        self._update(kb, vb, flags)
 
     def _encode_one(self, value: _VI) -> bytes:
         raise NotImplementedError
@@ -342,11 +346,8 @@ class _KeyedMap(_OnHandle, MutableMapping[K, _VO], Generic[K, _VO, _VI]):
             CodecError: ``key`` does not encode with the key schema (a value
                 of the wrong type is a bug to report, not a miss).
         """
-        h, lookup, ek, _ = self._rd
-        fd = h._fd
-        if fd < 0:
-            self._fd()
-        return lookup(fd, ek(key), 0) is not None  # type: ignore[arg-type]
+        _, lookup, ek, _ = self._rd
+        return lookup(ek(key), 0) is not None  # type: ignore[arg-type]
 
     @overload
     def pop(self, key: K, /) -> _VO: ...
@@ -365,7 +366,7 @@ class _KeyedMap(_OnHandle, MutableMapping[K, _VO], Generic[K, _VO, _VI]):
             KeyNotFoundError: absent and no default.
             NotSupportedError: ARRAY maps (elements cannot be deleted).
         """
-        self._fd()
+        self._check_open()
         if self._fixed:
             raise self._no_delete("pop")
         raw = self._pop_raw(self._ek(key))
@@ -385,7 +386,7 @@ class _KeyedMap(_OnHandle, MutableMapping[K, _VO], Generic[K, _VO, _VI]):
             # per-CPU: the handle split the slots; put the 8-byte alignment back
             pad = bytes(h._slot - h.value_size)
             return b"".join(part + pad for part in got)
-        raw = self._lookup(self._fd(), kb, 0)
+        raw = self._lookup(kb, 0)
         if raw is None:
             return None
         try:
@@ -406,7 +407,7 @@ class _KeyedMap(_OnHandle, MutableMapping[K, _VO], Generic[K, _VO, _VI]):
             IterationAbortedError: other users kept deleting the first key
                 before this call could (more than max_entries tries).
         """
-        self._fd()
+        self._check_open()
         if self._fixed:
             raise self._no_delete("popitem")
         h = self._h
@@ -434,7 +435,7 @@ class _KeyedMap(_OnHandle, MutableMapping[K, _VO], Generic[K, _VO, _VI]):
             IterationAbortedError: other writers kept refilling the map.
         """
         h = self._h
-        self._fd()
+        self._check_open()
         if self._fixed:
             self._zero_fill()
             return
@@ -479,7 +480,7 @@ class _KeyedMap(_OnHandle, MutableMapping[K, _VO], Generic[K, _VO, _VI]):
                 return
         zero = bytes(vsize)
         for i in range(n):
-            self._update(self._fd(), struct.pack("=I", i), zero, 0)
+            self._update(struct.pack("=I", i), zero, 0)
 
     # -- iteration ---------------------------------------------------------------
 
@@ -488,7 +489,7 @@ class _KeyedMap(_OnHandle, MutableMapping[K, _VO], Generic[K, _VO, _VI]):
 
         ARRAY maps yield every index 0..max_entries-1 without a syscall.
         """
-        self._fd()
+        self._check_open()
         if self._fixed:
             return self._array_keys()
         return self._keys_gen()
@@ -509,11 +510,11 @@ class _KeyedMap(_OnHandle, MutableMapping[K, _VO], Generic[K, _VO, _VI]):
         )
 
     def _iter_items(self) -> Iterator[tuple[K, _VO]]:
-        self._fd()
+        self._check_open()
         return self._decode_chunks(self._raw_chunks())
 
     def _iter_values(self) -> Iterator[_VO]:
-        self._fd()
+        self._check_open()
         dvs = self._decode_values
         return chain.from_iterable(
             dvs(vb, count) for count, _, vb in self._slices(self._raw_chunks(), keys=False)
@@ -578,7 +579,7 @@ class _KeyedMap(_OnHandle, MutableMapping[K, _VO], Generic[K, _VO, _VI]):
         keys: list[bytes] = []
         values: list[bytes] = []
         for kb in h.keys():  # noqa: SIM118 (a MapHandle is not a dict)
-            vb = lookup(h._open_fd(), kb, 0)
+            vb = lookup(kb, 0)
             if vb is None:
                 continue  # deleted between GET_NEXT_KEY and the lookup
             keys.append(kb)
@@ -598,7 +599,7 @@ class _KeyedMap(_OnHandle, MutableMapping[K, _VO], Generic[K, _VO, _VI]):
         a full iteration. ``bool(m)`` is cheap: it reads one key.
         """
         h = self._h
-        self._fd()
+        self._check_open()
         if self._fixed:
             return h.max_entries
         if self._batch:
@@ -608,7 +609,7 @@ class _KeyedMap(_OnHandle, MutableMapping[K, _VO], Generic[K, _VO, _VI]):
     def __bool__(self) -> bool:
         """Whether the map has at least one element (one GET_NEXT_KEY)."""
         h = self._h
-        self._fd()
+        self._check_open()
         if self._fixed:
             return h.max_entries > 0
         return next(iter(h.keys()), None) is not None
@@ -661,7 +662,7 @@ class _KeyedMap(_OnHandle, MutableMapping[K, _VO], Generic[K, _VO, _VI]):
                 (MapFullError when a hash map fills up, ...).
             NotSupportedError: the map type has no batch update (DEVMAP_HASH, ...).
         """
-        self._fd()
+        self._check_open()
         items = list(pairs.items()) if isinstance(pairs, Mapping) else list(pairs)
         kb, vb = self._encode_pairs(items)
         return self._h.update_batch(kb, vb, len(items), elem_flags)
@@ -684,7 +685,7 @@ class _KeyedMap(_OnHandle, MutableMapping[K, _VO], Generic[K, _VO, _VI]):
                 KeyNotFoundError); ``.processed`` keys were deleted.
             NotSupportedError: ARRAY maps, and types without batch delete.
         """
-        self._fd()
+        self._check_open()
         if self._fixed:
             raise self._no_delete("delete_batch")
         ks = list(keys)

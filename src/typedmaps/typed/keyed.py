@@ -69,14 +69,14 @@ class TypedMap(_KeyedMap[K, V, V]):
     _epairs: Callable[[Sequence[tuple[K, V]]], tuple[bytearray, bytearray]] | None
     _rd: tuple[
         MapHandle,
-        Callable[[int, bytes, int], bytes | None],
+        Callable[[bytes, int], bytes | None],
         Callable[[K], bytes],
         Callable[[bytes], V],
     ]
     # (handle, its raw update, key encode, value encode)
     _wr: tuple[
         MapHandle,
-        Callable[[int, bytes, bytes, int], None],
+        Callable[[bytes, bytes, int], None],
         Callable[[K], bytes],
         Callable[[V], bytes],
     ]
@@ -115,11 +115,8 @@ class TypedMap(_KeyedMap[K, V, V]):
             CodecError: the key does not encode, or the value does not decode.
             MapClosedError: the handle is closed.
         """
-        h, lookup, ek, dv = self._rd
-        fd = h._fd
-        if fd < 0:
-            self._fd()
-        raw = lookup(fd, ek(key), 0)
+        _, lookup, ek, dv = self._rd
+        raw = lookup(ek(key), 0)
         if raw is None:
             raise _not_found("lookup", key)
         return dv(raw)
@@ -132,11 +129,8 @@ class TypedMap(_KeyedMap[K, V, V]):
     def get(self, key: K, default: T, /) -> V | T: ...
     def get(self, key: K, default: Any = None, /) -> Any:
         """The value under ``key``, or ``default`` when it is absent."""
-        h, lookup, ek, dv = self._rd
-        fd = h._fd
-        if fd < 0:
-            self._fd()
-        raw = lookup(fd, ek(key), 0)
+        _, lookup, ek, dv = self._rd
+        raw = lookup(ek(key), 0)
         if raw is None:
             return default
         return dv(raw)
@@ -149,11 +143,8 @@ class TypedMap(_KeyedMap[K, V, V]):
             MapFullError: a hash map has no room.
             KeyNotFoundError: an ARRAY index out of range.
         """
-        h, update, ek, ev = self._wr
-        fd = h._fd
-        if fd < 0:
-            self._fd()
-        update(fd, ek(key), ev(value), 0)
+        _, update, ek, ev = self._wr
+        update(ek(key), ev(value), 0)
 
     def _encode_one(self, value: V) -> bytes:
         return self._ev(value)

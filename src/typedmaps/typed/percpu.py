@@ -50,7 +50,7 @@ class PerCpuTypedMap(_KeyedMap[K, list[V], Sequence[V]]):
     # (handle, its raw lookup, key encode, decoder of one key's per-CPU buffer)
     _rdp: tuple[
         MapHandle,
-        Callable[[int, bytes, int], bytes | None],
+        Callable[[bytes, int], bytes | None],
         Callable[[K], bytes],
         Callable[[bytes], list[V]],
     ]
@@ -116,11 +116,8 @@ class PerCpuTypedMap(_KeyedMap[K, list[V], Sequence[V]]):
             KeyNotFoundError: the key is absent.
             CodecError: the key does not encode or a value does not decode.
         """
-        h, lookup, ek, dvs = self._rdp
-        fd = h._fd
-        if fd < 0:
-            self._fd()
-        raw = lookup(fd, ek(key), 0)
+        _, lookup, ek, dvs = self._rdp
+        raw = lookup(ek(key), 0)
         if raw is None:
             raise _not_found("lookup", key)
         return dvs(raw)
@@ -133,11 +130,8 @@ class PerCpuTypedMap(_KeyedMap[K, list[V], Sequence[V]]):
     def get(self, key: K, default: T, /) -> list[V] | T: ...
     def get(self, key: K, default: Any = None, /) -> Any:
         """The per-CPU values under ``key``, or ``default`` when it is absent."""
-        h, lookup, ek, dvs = self._rdp
-        fd = h._fd
-        if fd < 0:
-            self._fd()
-        raw = lookup(fd, ek(key), 0)
+        _, lookup, ek, dvs = self._rdp
+        raw = lookup(ek(key), 0)
         if raw is None:
             return default
         return dvs(raw)
