@@ -174,7 +174,13 @@ def test_typed_wrappers_go_through_the_accounting(make_map: MakeMap) -> None:
     with h._using():
         m.close()
         assert fd_target(fd) == "anon_inode:bpf-map"
-        for call in (lambda: m[1], lambda: m.get(1), lambda: 1 in m, lambda: m.update({1: 2})):
+        calls: list[Callable[[], object]] = [
+            lambda: m[1],
+            lambda: m.get(1),
+            lambda: 1 in m,
+            lambda: m.update({1: 2}),
+        ]
+        for call in calls:
             with pytest.raises(tm.MapClosedError):
                 call()
     assert fd_target(fd) is None
