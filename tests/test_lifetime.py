@@ -130,9 +130,9 @@ def test_the_fd_number_of_a_closed_handle_is_never_used(make_map: MakeMap) -> No
         lambda: old.delete(b"\0\0\0\0"),
         lambda: list(old.lookup_batch()),
         lambda: list(old.keys()),
-        lambda: old.info(),
-        lambda: old.freeze(),
-        lambda: old.fileno(),
+        old.info,
+        old.freeze,
+        old.fileno,
         lambda: typed_old[0],
         lambda: typed_old.__setitem__(0, 1),
         lambda: list(typed_old.items()),
@@ -162,8 +162,7 @@ def test_a_suspended_batch_iterator_holds_nothing(make_map: MakeMap) -> None:
     # already in memory, so the batch iterators may hand out its rest first).
     for it in (batches, keys, items):
         with pytest.raises(tm.MapClosedError):
-            for _ in range(100):
-                next(it)
+            list(it)
 
 
 def test_typed_wrappers_go_through_the_accounting(make_map: MakeMap) -> None:
@@ -378,13 +377,14 @@ def _check(report: dict[str, Any], min_cycles: int) -> None:
 
 
 def test_stress_close_and_recreate_maps_under_calls(bpf: None) -> None:
-    report = _stress("handle", 3.0, 3000)
+    # 2,000 cycles take 2-3 s here; the time cap only bounds a very loaded machine.
+    report = _stress("handle", 20.0, 2000)
     _check(report, min_cycles=1000)
 
 
 def test_stress_close_objects_under_map_and_program_calls(bpf: None) -> None:
     need(bpf_object("tracecount").exists(), "tracecount.bpf.o is not built")
-    report = _stress("object", 3.0, 400)
+    report = _stress("object", 10.0, 400)
     _check(report, min_cycles=100)
 
 
