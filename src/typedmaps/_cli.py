@@ -4,6 +4,11 @@
     typedmaps show MAP [--json]
     typedmaps dump MAP [--json] [--pretty] [--progress]
     typedmaps gen OBJ.bpf.o [-o module.py]
+    typedmaps export --prometheus ADDR MAP [MAP ...]
+
+Every subcommand has a description and examples in its ``--help``
+(:func:`command` makes one; tests/test_cli_help.py checks every registered
+subcommand has both). Errors, usage errors included, are one line on stderr.
 
 MAP is a bpffs pin path, ``id:N`` or ``name:NAME``. See docs/cli.md for the
 output formats, where they differ from bpftool's, and the exit codes.
@@ -15,9 +20,10 @@ import argparse
 import os
 import shutil
 import sys
+import textwrap
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, TextIO
+from typing import Any, Final, NoReturn, TextIO
 
 from .btf import Btf, BtfError, Kind
 from .btf.format import JObj, dumps, format_type, hex_bytes, render
@@ -482,11 +488,66 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with usage errors on one line (the exit code stays 2).
+
+    argparse prints the usage, then the error; a script or a log then sees
+    two or more lines for one error. Here it is ``typedmaps dump: the
+    following arguments are required: MAP (see typedmaps dump --help)``.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        text = " ".join(message.split())
+        self.exit(EXIT_USAGE, f"{self.prog}: {text} (see {self.prog} --help)\n")
+
+
+def command(
+    sub: Any, name: str, *, summary: str, description: str, examples: Sequence[str]
+) -> argparse.ArgumentParser:
+    """Add a subcommand with its one-line summary, a description and examples.
+
+    Args:
+        sub: the parser's ``add_subparsers()`` action.
+        name: the subcommand.
+        summary: the line ``typedmaps --help`` shows for it.
+        description: what it does, a paragraph (shown first by ``--help``).
+        examples: command lines, each with a ``#`` comment if useful; each
+            must start with ``typedmaps NAME``.
+    """
+    epilog = "examples:\n" + "\n".join(f"  {e}" for e in examples)
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name,
+        help=summary,
+        description=textwrap.fill(description, 79),
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser
+
+
+_MAP_FORMS = (
+    "MAP is a bpffs pin path (opened read-only), id:N (a map id, as `typedmaps list` "
+    "shows) or name:NAME (the map's name; an error lists the ids when several maps "
+    "share it)."
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for docs and tests)."""
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="typedmaps",
-        description="Inspect BPF maps with their BTF types, and generate typed Python modules.",
+        description=textwrap.fill(
+            "Inspect BPF maps with their BTF types, generate typed Python modules, "
+            "and export maps as Prometheus metrics.",
+            79,
+        ),
+        epilog="examples:\n"
+        "  typedmaps list\n"
+        "  typedmaps dump name:flows --json\n"
+        "  typedmaps COMMAND --help     # what a command does, its options and examples\n\n"
+        "exit codes: 0 ok, 1 kernel or libbpf error, 2 usage, 3 not found,\n"
+        "  4 permission denied, 5 not supported",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "--version", action=_VersionAction, help="print the typedmaps and libbpf versions"
@@ -494,16 +555,49 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     mapdoc = "a bpffs pin path, id:N or name:NAME"
 
-    lp = sub.add_parser("list", help="every map in the kernel (like bpftool map list)")
+    lp = command(
+        sub,
+        "list",
+        summary="every map in the kernel (like bpftool map list)",
+        description="List every BPF map in the kernel with its id, type, name, flags, key and "
+        "value sizes, max_entries, memlock and BTF id, in ascending id order. Needs "
+        "CAP_SYS_ADMIN (the kernel's BPF_MAP_GET_NEXT_ID).",
+        examples=[
+            "typedmaps list",
+            "typedmaps list --json --pretty     # bpftool's field names",
+        ],
+    )
     lp.add_argument("--json", action="store_true", help="JSON output")
     lp.add_argument("--pretty", action="store_true", help="indented JSON")
 
-    sp = sub.add_parser("show", help="one map's info and key/value layout")
+    sp = command(
+        sub,
+        "show",
+        summary="one map's info and key/value layout",
+        description="Show one map's info and, from its BTF, the C types of its key and value "
+        "with every member's offset, size and bitfield position. " + _MAP_FORMS,
+        examples=[
+            "typedmaps show /sys/fs/bpf/flows",
+            "typedmaps show id:42 --json",
+        ],
+    )
     sp.add_argument("map", metavar="MAP", help=mapdoc)
     sp.add_argument("--json", action="store_true", help="JSON output")
     sp.add_argument("--pretty", action="store_true", help="indented JSON")
 
-    dp = sub.add_parser("dump", help="every entry, decoded with the map's BTF")
+    dp = command(
+        sub,
+        "dump",
+        summary="every entry, decoded with the map's BTF",
+        description="Print every entry of a map, decoded with the map's BTF: a table, or with "
+        "--json the JSON of bpftool's 'formatted' view (maps without BTF: raw hex bytes, "
+        "as bpftool). QUEUE and STACK show their head element. " + _MAP_FORMS,
+        examples=[
+            "typedmaps dump name:flows",
+            "typedmaps dump /sys/fs/bpf/flows --json --pretty",
+            "typedmaps dump id:42 --json | jq '.[].value'",
+        ],
+    )
     dp.add_argument("map", metavar="MAP", help=mapdoc)
     dp.add_argument("--json", action="store_true", help="bpftool-style formatted JSON")
     dp.add_argument("--pretty", action="store_true", help="indented JSON")
@@ -513,11 +607,36 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"report progress on stderr (default: on a tty, above {PROGRESS_THRESHOLD} entries)",
     )
 
-    gp = sub.add_parser("gen", help="write a typed Python module for an object's maps")
+    gp = command(
+        sub,
+        "gen",
+        summary="write a typed Python module for an object's maps",
+        description="Write a Python module for a BPF object file built with clang -g: an "
+        "IntEnum per enum, a construct-typing dataclass per struct and union, and an "
+        "open_<map>(handle) function per map that returns the right typed wrapper. The "
+        "module passes mypy --strict.",
+        examples=[
+            "typedmaps gen build/bpf/flows.bpf.o -o flows_types.py",
+            "typedmaps gen prog.bpf.o           # to stdout",
+        ],
+    )
     gp.add_argument("object", metavar="OBJ", help="a BPF object file built with -g")
     gp.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
 
-    ep = sub.add_parser("export", help="serve maps as Prometheus metrics, read at each scrape")
+    ep = command(
+        sub,
+        "export",
+        summary="serve maps as Prometheus metrics, read at each scrape",
+        description="Serve maps over HTTP as Prometheus metrics: key fields become labels, "
+        "numeric value fields gauges or counters, and each map is read with batch lookups "
+        "at every scrape. Runs until SIGINT or SIGTERM, then exits 0. The maps need BTF. "
+        "Needs the prometheus extra (pip install 'typedmaps[prometheus]'). " + _MAP_FORMS,
+        examples=[
+            "typedmaps export --prometheus 127.0.0.1:9435 /sys/fs/bpf/flows",
+            "typedmaps export --prometheus :9435 name:proto_stats --per-cpu cpu",
+            "typedmaps export --prometheus [::1]:0 id:42 --counters all --ip saddr,daddr",
+        ],
+    )
     ep.add_argument(
         "--prometheus",
         metavar="ADDR",
