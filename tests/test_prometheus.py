@@ -284,7 +284,7 @@ def test_bad_arguments_are_named_errors(make_map: MakeMap) -> None:
         MapCollector(m, counters={"nope"})
     with pytest.raises(ValueError, match="labels"):
         MapCollector(m, labels={"nope": str})
-    with pytest.raises(ValueError, match="source"):
+    with pytest.raises(tm.ArgumentError, match="source"):
         MapCollector({"a": 1})  # type: ignore[arg-type]
     q = make_map(tm.MapType.QUEUE, value_size=8, max_entries=4, name="q")
     with pytest.raises(tm.NotSupportedError, match="QUEUE"):

@@ -28,6 +28,7 @@ from typing import Any, Final, NoReturn, TextIO
 from .btf import Btf, BtfError, Kind
 from .btf.format import JObj, dumps, format_type, hex_bytes, render
 from .errors import (
+    ArgumentError,
     CodecError,
     KeyNotFoundError,
     MapError,
@@ -673,7 +674,7 @@ def exit_code(exc: BaseException) -> int:
         return EXIT_PERMISSION
     if isinstance(exc, NotSupportedError | BtfError):
         return EXIT_UNSUPPORTED
-    if isinstance(exc, CodecError):
+    if isinstance(exc, CodecError | ArgumentError):
         return EXIT_USAGE
     if isinstance(exc, MapError):
         return EXIT_ERROR

@@ -65,7 +65,7 @@ except ImportError as exc:  # pragma: no cover - the extra is installed in the t
 
 from .btf import Btf, BtfError, Kind
 from .codec._explain import schema_name
-from .errors import CodecError, MapError, NotSupportedError, TypedMapsError
+from .errors import ArgumentError, MapError, NotSupportedError, TypedMapsError
 from .handle import MapHandle
 from .typed import PerCpuTypedMap, TypedBloomFilter, TypedMap, TypedQueue, TypedStack, typed
 
@@ -110,7 +110,7 @@ def ip_address(value: Any) -> str:
     ``ipaddress.IPv4Address`` instead.
 
     Raises:
-        CodecError: not 4 or 16 bytes, or not an int of 32 or 128 bits (a ValueError).
+        ArgumentError: not 4 or 16 bytes, or not an int of 32 or 128 bits.
     """
     import ipaddress
     import sys
@@ -129,9 +129,9 @@ def ip_address(value: Any) -> str:
     )
 
 
-def _bad(message: str, *, argument: str, value: object = None) -> CodecError:
-    """The error for a bad argument (a ValueError), naming the argument."""
-    return CodecError(argument, value, message, action="use")
+def _bad(message: str, *, argument: str, value: object = None) -> ArgumentError:
+    """The error for a bad argument (a TypeError and a ValueError), naming the argument."""
+    return ArgumentError(message, argument=argument, value=value)
 
 
 def _text(value: str) -> str:
@@ -269,7 +269,7 @@ class MapCollector(Collector):
         const_labels: labels added to every sample (e.g. ``{"host": "a"}``).
 
     Raises:
-        CodecError: a bad argument (a ValueError): not a keyed typed map or handle, an
+        ArgumentError: a bad argument: not a keyed typed map or handle, an
             unknown ``per_cpu``, a ``counters`` field the value does not
             have, a label name that is not valid.
         NotSupportedError: a map type with no keys to export (QUEUE, STACK,
@@ -555,7 +555,7 @@ def parse_address(text: str) -> tuple[str, int]:
     Port 0 asks the kernel for a free port.
 
     Raises:
-        CodecError: not one of those forms, or a port outside 0..65535 (a ValueError).
+        ArgumentError: not one of those forms, or a port outside 0..65535.
     """
     if not isinstance(text, str):
         raise _bad("address must be a str such as 127.0.0.1:9435", argument="address", value=text)
@@ -603,7 +603,7 @@ def serve(
         on_error: called with a one-line description of each failed scrape.
 
     Raises:
-        CodecError: a malformed address.
+        ArgumentError: a malformed address.
         OSError: the address cannot be bound (in use, not local, no permission).
     """
     import signal
