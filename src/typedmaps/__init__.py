@@ -39,6 +39,8 @@ _LAZY: Final[dict[str, str]] = {
     "ObjectError": "errors",
     "SizeMismatchError": "errors",
     "TypedMapsError": "errors",
+    "AttachType": "flags",
+    "LinkType": "flags",
     "MapCreateFlags": "flags",
     "MapFlags": "flags",
     "MapType": "flags",
@@ -49,7 +51,8 @@ _LAZY: Final[dict[str, str]] = {
     "BpfObject": "object",
     "GlobalVariable": "object",
     "Map": "object",
-    "Link": "program",
+    "Link": "link",
+    "LinkInfo": "link",
     "Program": "program",
     "TestRunResult": "program",
     "PerCpuTypedMap": "typed",
@@ -78,14 +81,16 @@ if TYPE_CHECKING:
         SizeMismatchError,
         TypedMapsError,
     )
-    from .flags import MapCreateFlags, MapFlags, MapType, ProgramType
+    from .flags import AttachType, LinkType, MapCreateFlags, MapFlags, MapType, ProgramType
     from .handle import MapHandle, MapInfo, num_possible_cpus
+    from .link import Link, LinkInfo
     from .object import BpfObject, GlobalVariable, Map
-    from .program import Link, Program, TestRunResult
+    from .program import Program, TestRunResult
     from .typed import PerCpuTypedMap, TypedBloomFilter, TypedMap, TypedQueue, TypedStack, typed
 
 __all__ = [
     "ArgumentError",
+    "AttachType",
     "BatchError",
     "BpfObject",
     "CodecError",
@@ -95,6 +100,8 @@ __all__ = [
     "KeyNotFoundError",
     "LibbpfNotFoundError",
     "Link",
+    "LinkInfo",
+    "LinkType",
     "Map",
     "MapClosedError",
     "MapCreateFlags",

@@ -247,6 +247,192 @@ const char *btf__name_by_offset(const struct btf *btf, __u32 offset);
 const char *btf__raw_data(const struct btf *btf, __u32 *size);
 int btf__fd(const struct btf *btf);
 
+/* ---- program.py: attaching programs, links, pins, perf events ----------
+ * Owned by the program/link code. Layouts from libbpf 1.1.2's bpf.h and
+ * libbpf.h and Debian 12's linux/bpf.h, linux/perf_event.h; `size_t :0;`
+ * tails are written as explicit padding so that sizeof matches C.
+ */
+
+enum bpf_tc_attach_point {
+    BPF_TC_INGRESS = 1,
+    BPF_TC_EGRESS  = 2,
+    BPF_TC_CUSTOM  = 4,
+};
+
+struct bpf_tc_hook {
+    size_t sz;
+    int ifindex;
+    enum bpf_tc_attach_point attach_point;
+    __u32 parent;
+    __u32 _pad;          /* `size_t :0;` */
+};
+
+struct bpf_tc_opts {
+    size_t sz;
+    int prog_fd;
+    __u32 flags;
+    __u32 prog_id;
+    __u32 handle;
+    __u32 priority;
+    __u32 _pad;          /* `size_t :0;` */
+};
+
+int bpf_tc_hook_create(struct bpf_tc_hook *hook);
+int bpf_tc_hook_destroy(struct bpf_tc_hook *hook);
+int bpf_tc_attach(const struct bpf_tc_hook *hook, struct bpf_tc_opts *opts);
+int bpf_tc_detach(const struct bpf_tc_hook *hook, const struct bpf_tc_opts *opts);
+int bpf_tc_query(const struct bpf_tc_hook *hook, struct bpf_tc_opts *opts);
+
+struct bpf_xdp_query_opts {
+    size_t sz;
+    __u32 prog_id;
+    __u32 drv_prog_id;
+    __u32 hw_prog_id;
+    __u32 skb_prog_id;
+    __u8 attach_mode;
+    __u8 _pad[7];        /* `size_t :0;` */
+};
+
+int bpf_xdp_query(int ifindex, int flags, struct bpf_xdp_query_opts *opts);
+
+struct bpf_link_create_opts {
+    size_t sz;
+    __u32 flags;
+    void *iter_info;     /* union bpf_iter_link_info * */
+    __u32 iter_info_len;
+    __u32 target_btf_id;
+    union {
+        struct {
+            __u64 bpf_cookie;
+        } perf_event;
+        struct {
+            __u32 flags;
+            __u32 cnt;
+            const char **syms;
+            const unsigned long *addrs;
+            const __u64 *cookies;
+        } kprobe_multi;
+        struct {
+            __u64 cookie;
+        } tracing;
+    };
+};
+
+int bpf_link_create(int prog_fd, int target_fd, int attach_type,
+                    const struct bpf_link_create_opts *opts);
+int bpf_link_detach(int link_fd);
+int bpf_link_get_fd_by_id(__u32 id);
+int bpf_prog_get_fd_by_id(__u32 id);
+int bpf_raw_tracepoint_open(const char *name, int prog_fd);
+
+struct bpf_uprobe_opts {
+    size_t sz;
+    size_t ref_ctr_offset;
+    __u64 bpf_cookie;
+    bool retprobe;
+    const char *func_name;
+};
+
+struct bpf_kprobe_opts {
+    size_t sz;
+    __u64 bpf_cookie;
+    size_t offset;
+    bool retprobe;
+    __u8 _pad[7];        /* `size_t :0;` */
+};
+
+struct bpf_link *bpf_program__attach_uprobe_opts(const struct bpf_program *prog,
+                                                 int pid, const char *binary_path,
+                                                 size_t func_offset,
+                                                 const struct bpf_uprobe_opts *opts);
+struct bpf_link *bpf_program__attach_kprobe_opts(const struct bpf_program *prog,
+                                                 const char *func_name,
+                                                 const struct bpf_kprobe_opts *opts);
+int bpf_program__expected_attach_type(const struct bpf_program *prog);
+int libbpf_probe_bpf_prog_type(int prog_type, const void *opts);
+
+struct bpf_prog_info {
+    __u32 type;
+    __u32 id;
+    __u8  tag[8];
+    __u32 jited_prog_len;
+    __u32 xlated_prog_len;
+    __u64 jited_prog_insns;
+    __u64 xlated_prog_insns;
+    __u64 load_time;
+    __u32 created_by_uid;
+    __u32 nr_map_ids;
+    __u64 map_ids;
+    char  name[16];
+    __u32 ifindex;
+    __u32 gpl_compatible;   /* `gpl_compatible:1, :31` */
+    __u64 netns_dev;
+    __u64 netns_ino;
+    __u32 nr_jited_ksyms;
+    __u32 nr_jited_func_lens;
+    __u64 jited_ksyms;
+    __u64 jited_func_lens;
+    __u32 btf_id;
+    __u32 func_info_rec_size;
+    __u64 func_info;
+    __u32 nr_func_info;
+    __u32 nr_line_info;
+    __u64 line_info;
+    __u64 jited_line_info;
+    __u32 nr_jited_line_info;
+    __u32 line_info_rec_size;
+    __u32 jited_line_info_rec_size;
+    __u32 nr_prog_tags;
+    __u64 prog_tags;
+    __u64 run_time_ns;
+    __u64 run_cnt;
+    __u64 recursion_misses;
+    __u32 verified_insns;
+    __u32 attach_btf_obj_id;
+    __u32 attach_btf_id;
+    __u32 _pad;             /* `__u32 :32;` */
+};
+
+/* The per-type union after prog_id is kept as raw words: the kernel fills
+ * as much of it as it has, and typedmaps reads the fields it names. */
+struct bpf_link_info {
+    __u32 type;
+    __u32 id;
+    __u32 prog_id;
+    __u32 _pad;
+    __u64 extra[4];       /* the union: 32 bytes in these headers */
+};
+
+/* linux/perf_event.h (PERF_ATTR_SIZE_VER7); the bitfield word is `flags`. */
+struct perf_event_attr {
+    __u32 type;
+    __u32 size;
+    __u64 config;
+    __u64 sample_period_or_freq;
+    __u64 sample_type;
+    __u64 read_format;
+    __u64 flags;            /* disabled:1, inherit:1, ..., freq:1 (bit 10), ... */
+    __u32 wakeup_events;
+    __u32 bp_type;
+    __u64 config1;
+    __u64 config2;
+    __u64 branch_sample_type;
+    __u64 sample_regs_user;
+    __u32 sample_stack_user;
+    __s32 clockid;
+    __u64 sample_regs_intr;
+    __u32 aux_watermark;
+    __u16 sample_max_stack;
+    __u16 __reserved_2;
+    __u32 aux_sample_size;
+    __u32 __reserved_3;
+    __u64 sig_data;
+};
+
+/* libc: perf_event_open has no wrapper; setns for typedmaps.testing. */
+long syscall(long number, ...);
+int setns(int fd, int nstype);
+
 /* ---- libc: formatting libbpf's va_list log lines ------------------------ */
 
 int vsnprintf(char *str, size_t size, const char *format, void *ap);

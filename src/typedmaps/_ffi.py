@@ -100,6 +100,12 @@ def get_lib() -> Any:
     return lib if lib is not None else _open()
 
 
+def get_libc() -> Any:
+    """The C library (for syscalls libbpf has no wrapper for, e.g. perf_event_open)."""
+    get_lib()
+    return _libc
+
+
 def lib_has(name: str) -> bool:
     """Whether the loaded libbpf exports ``name``."""
     try:

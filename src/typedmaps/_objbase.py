@@ -33,27 +33,32 @@ class _State(Enum):
 class _Collect(logging.Filter):
     """Collects this thread's libbpf WARNING lines; passes every record on."""
 
-    def __init__(self) -> None:
+    def __init__(self, drop: bool = False) -> None:
         super().__init__()
         self.thread = threading.get_ident()
         self.lines: list[str] = []
+        self.drop = drop
 
     def filter(self, record: logging.LogRecord) -> bool:
         # record.thread is None when logging.logThreads is off: keep those too
-        if record.thread in (self.thread, None) and record.levelno >= logging.WARNING:
-            self.lines.append(record.getMessage())
+        if record.thread in (self.thread, None):
+            if record.levelno >= logging.WARNING:
+                self.lines.append(record.getMessage())
+            return not self.drop
         return True
 
 
 @contextlib.contextmanager
-def _capture_libbpf_log() -> Iterator[list[str]]:
+def _capture_libbpf_log(*, drop: bool = False) -> Iterator[list[str]]:
     """While active, collect what libbpf warns about in this thread.
 
     A logging.Filter on the ``typedmaps.libbpf`` logger, not a handler, so
     the user's logging set-up (including Python's last-resort stderr
-    handler) sees exactly what it would have seen anyway.
+    handler) sees exactly what it would have seen anyway. ``drop=True``
+    keeps this thread's lines from the logger: for calls whose failure is
+    expected and handled (the caller puts the lines into its error).
     """
-    collector = _Collect()
+    collector = _Collect(drop)
     _libbpf_log.addFilter(collector)
     try:
         yield collector.lines

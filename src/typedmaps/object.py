@@ -68,7 +68,8 @@ from .errors import (
 )
 from .flags import MapCreateFlags, MapType
 from .handle import MapHandle, MapInfo, _map_info_for
-from .program import Link, Program
+from .link import Link
+from .program import Program, unsupported_program
 
 __all__ = ["BpfObject", "GlobalVariable", "Map"]
 
@@ -895,13 +896,17 @@ class BpfObject(NoCopy):
                 ret = self._lib.bpf_object__load(self._ptr)
             if ret < 0:
                 self._state = _State.FAILED
-                raise _object_error(ret, op, lines)
+                raise unsupported_program(self._programs.values()) or _object_error(
+                    ret, op, lines
+                )
             self._state = _State.LOADED
             for m in self._maps.values():
                 m._bind()
 
     def close(self) -> None:
-        """Detach links, then close every map and program fd (idempotent).
+        """Close the links made from its programs, then every map and program fd (idempotent).
+
+        A pinned link stays attached (see :meth:`Link.close`).
 
         May race any call on the object, its maps, programs and links from
         other threads: those calls finish (or raise MapClosedError), and
@@ -916,7 +921,7 @@ class BpfObject(NoCopy):
             lt.close()
             views = list(self._maps.values())
         for link in list(self._links):
-            link.detach()
+            link.close()
         for m in views:
             m._object_closed()
 

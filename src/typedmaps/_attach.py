@@ -1,0 +1,400 @@
+"""How programs get attached: interfaces, tc hooks, perf events, tracefs, feature probes.
+
+Private mechanics behind :class:`Program`'s ``attach_*`` methods and
+:class:`Link`. Every function here checks its arguments before it makes a
+syscall and turns failures into the typedmaps error tree, naming the
+interface, path or symbol involved.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import os
+import platform
+import re
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any, ClassVar, Final
+
+from . import _ffi
+from ._ffi import ffi
+from ._objbase import _capture_libbpf_log, _strerror
+from .errors import (
+    ENOTSUPP,
+    ArgumentError,
+    MapPermissionError,
+    NotSupportedError,
+    ObjectError,
+    TypedMapsError,
+)
+from .flags import ProgramType
+
+# ---------------------------------------------------------------------- arguments
+
+
+def arg_error(what: str, value: object, reason: str) -> ArgumentError:
+    """The error for a bad argument (a TypeError and ValueError), before any syscall."""
+    shown = repr(value)
+    if len(shown) > 80:
+        shown = shown[:77] + "..."
+    return ArgumentError(f"{what}: {reason} (got {shown})", argument=what, value=value)
+
+
+def int_arg(value: object, what: str, lo: int, hi: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+        raise arg_error(what, value, f"must be an integer in [{lo}, {hi}]")
+    return value
+
+
+def path_arg(value: object, what: str) -> bytes:
+    """An fs-encoded path: a non-empty str/bytes/PathLike without NUL bytes."""
+    if not isinstance(value, str | bytes | os.PathLike):
+        raise arg_error(what, value, f"expected a path, got {type(value).__name__}")
+    p = os.fsencode(value)
+    if not p or b"\0" in p:
+        raise arg_error(what, value, "must be a non-empty path without NUL bytes")
+    return p
+
+
+# ---------------------------------------------------------------------- errors
+
+
+def os_error(err: int, operation: str, detail: str | None = None, log: str = "") -> TypedMapsError:
+    """The named error of an attach-time errno: permission, support, or ObjectError."""
+    err = abs(err) or _errno.EINVAL
+    text = detail if detail is not None else _strerror(err)
+    if err in (_errno.EPERM, _errno.EACCES):
+        return MapPermissionError(err, operation, f"{text} (needs root: CAP_BPF/CAP_NET_ADMIN)")
+    if err in (_errno.EOPNOTSUPP, ENOTSUPP):
+        return NotSupportedError(err, operation, text)
+    return ObjectError(err, operation, text, log=log)
+
+
+# ---------------------------------------------------------------------- interfaces
+
+_IFNAMSIZ: Final = 16
+
+
+def ifindex_of(iface: object, op: str) -> tuple[int, str]:
+    """(ifindex, name) of a network interface given by name or index, in this netns."""
+    if isinstance(iface, bool) or not isinstance(iface, int | str):
+        raise arg_error("iface", iface, "expected an interface name (str) or ifindex (int)")
+    if isinstance(iface, int):
+        if not 0 < iface < 2**31:
+            raise arg_error("iface", iface, "an ifindex is a positive integer")
+        try:
+            return iface, socket.if_indextoname(iface)
+        except OSError:
+            raise ObjectError(
+                _errno.ENODEV, op, f"no network interface with ifindex {iface} (in this netns)"
+            ) from None
+    if not iface or len(iface.encode()) >= _IFNAMSIZ or any(c in iface for c in "\0/ \t\n"):
+        raise arg_error("iface", iface, "not a valid interface name (1-15 bytes, no '/')")
+    try:
+        return socket.if_nametoindex(iface), iface
+    except OSError:
+        raise ObjectError(
+            _errno.ENODEV, op, f"no network interface named {iface!r} (in this netns)"
+        ) from None
+
+
+#: attach_xdp(mode=...) -> XDP_FLAGS_*_MODE (linux/if_link.h)
+XDP_MODES: Final[dict[str | None, int]] = {None: 0, "skb": 1 << 1, "drv": 1 << 2, "hw": 1 << 3}
+_XDP_ATTACHED: Final = {1: "drv", 2: "skb", 3: "hw", 4: "multi"}
+
+
+def xdp_attached(ifindex: int) -> str | None:
+    """What XDP program an interface has now, e.g. "id 42, skb mode", or None."""
+    opts = ffi.new("struct bpf_xdp_query_opts *")
+    opts.sz = ffi.sizeof("struct bpf_xdp_query_opts")
+    if _ffi.get_lib().bpf_xdp_query(ifindex, 0, opts) < 0:
+        return None
+    ids = {
+        "drv": int(opts.drv_prog_id),
+        "skb": int(opts.skb_prog_id),
+        "hw": int(opts.hw_prog_id),
+    }
+    found = [f"id {pid}, {mode} mode" for mode, pid in ids.items() if pid]
+    return "; ".join(found) or None
+
+
+# ---------------------------------------------------------------------- tc hooks
+
+
+class TcHooks:
+    """Which clsact qdiscs this process created, and how many of its filters use each.
+
+    bpf_tc_hook_create() makes the clsact qdisc (both directions) unless the
+    interface has one. A qdisc we found is never removed; one we created
+    goes when the last of our filters on it is detached. Keyed by (network
+    namespace inode of the calling thread, ifindex).
+    """
+
+    _lock: ClassVar = threading.Lock()
+    _users: ClassVar[dict[tuple[int, int], list[int]]] = {}  # key -> [created, users]
+
+    @staticmethod
+    def key(ifindex: int) -> tuple[int, int]:
+        try:
+            ns = os.stat("/proc/thread-self/ns/net").st_ino
+        except OSError:
+            ns = 0
+        return ns, ifindex
+
+    @classmethod
+    def acquire(cls, hook: Any, key: tuple[int, int], op: str, where: str) -> None:
+        """Make sure the clsact qdisc exists and count one more filter of ours on it."""
+        with cls._lock:
+            # EEXIST (the interface has a clsact qdisc) is normal: keep libbpf's
+            # "Exclusivity flag on" line out of the log.
+            with _capture_libbpf_log(drop=True) as lines:
+                ret = int(_ffi.get_lib().bpf_tc_hook_create(hook))
+            if ret < 0 and ret != -_errno.EEXIST:
+                raise os_error(
+                    ret,
+                    op,
+                    f"cannot create the clsact qdisc on {where}: {_strerror(-ret)}",
+                    "\n".join(lines),
+                )
+            entry = cls._users.get(key)
+            if entry is None:
+                entry = cls._users[key] = [int(ret == 0), 0]
+            elif ret == 0:
+                entry[0] = 1  # the qdisc had gone meanwhile; this new one is ours
+            entry[1] += 1
+
+    @classmethod
+    def release(cls, hook: Any, key: tuple[int, int]) -> None:
+        """One filter of ours is gone; remove the qdisc when it was ours and is unused."""
+        with cls._lock:
+            entry = cls._users.get(key)
+            if entry is None:
+                return
+            entry[1] -= 1
+            if entry[1] > 0:
+                return
+            del cls._users[key]
+            if entry[0]:
+                saved = hook.attach_point
+                hook.attach_point = 1 | 2  # BPF_TC_INGRESS | BPF_TC_EGRESS: the qdisc
+                _ffi.get_lib().bpf_tc_hook_destroy(hook)
+                hook.attach_point = saved
+
+    @classmethod
+    def created_here(cls, ifindex: int) -> bool:
+        with cls._lock:
+            entry = cls._users.get(cls.key(ifindex))
+            return bool(entry and entry[0])
+
+
+# ---------------------------------------------------------------------- perf events
+
+PERF_TYPE_SOFTWARE: Final = 1
+PERF_TYPE_TRACEPOINT: Final = 2
+PERF_COUNT_SW_CPU_CLOCK: Final = 0
+PERF_ATTR_FREQ: Final = 1 << 10
+PERF_FLAG_FD_CLOEXEC: Final = 1 << 3
+#: perf_event_open(2) by machine (asm/unistd.h); libc has no wrapper.
+_PERF_EVENT_OPEN: Final = {
+    "x86_64": 298,
+    "aarch64": 241,
+    "arm64": 241,
+    "riscv64": 241,
+    "loongarch64": 241,
+    "i386": 336,
+    "i686": 336,
+    "armv7l": 364,
+    "armv6l": 364,
+    "ppc64le": 319,
+    "ppc64": 319,
+    "s390x": 331,
+}
+
+
+def perf_event_open(
+    ev_type: int, config: int, *, sample: int, freq: bool, pid: int, cpu: int, op: str
+) -> int:
+    """A new perf event fd (close-on-exec), for a BPF program to attach to."""
+    nr = _PERF_EVENT_OPEN.get(platform.machine())
+    if nr is None:
+        raise NotSupportedError(
+            _errno.ENOSYS, op, f"perf_event_open is not known on {platform.machine()}"
+        )
+    attr = ffi.new("struct perf_event_attr *")
+    attr.type = ev_type
+    attr.size = ffi.sizeof("struct perf_event_attr")
+    attr.config = config
+    attr.sample_period_or_freq = sample
+    attr.flags = PERF_ATTR_FREQ if freq else 0
+    attr.wakeup_events = 1
+    libc = _ffi.get_libc()
+    ffi.errno = 0
+    fd = int(
+        libc.syscall(
+            ffi.cast("long", nr),
+            attr,
+            ffi.cast("int", pid),
+            ffi.cast("int", cpu),
+            ffi.cast("int", -1),
+            ffi.cast("unsigned long", PERF_FLAG_FD_CLOEXEC),
+        )
+    )
+    if fd < 0:
+        err = ffi.errno or _errno.EINVAL
+        detail = f"perf_event_open: {os.strerror(err)}"
+        if err == _errno.EINVAL and freq:
+            detail += " (above /proc/sys/kernel/perf_event_max_sample_rate?)"
+        if err == _errno.ENODEV or (err == _errno.EINVAL and cpu >= 0):
+            detail += f" (is CPU {cpu} online?)"
+        raise os_error(err, op, detail)
+    return fd
+
+
+# ---------------------------------------------------------------------- tracefs
+
+
+def tracefs() -> Path | None:
+    """The mounted tracefs (/sys/kernel/tracing, or debugfs' tracing/), or None."""
+    for root in (Path("/sys/kernel/tracing"), Path("/sys/kernel/debug/tracing")):
+        if (root / "events").is_dir():
+            return root
+    return None
+
+
+_TP_NAME: Final = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")
+
+
+def tracepoint_id(category: object, name: object, op: str) -> int:
+    """The id of tracepoint category:name, read from tracefs."""
+    for what, v in (("category", category), ("name", name)):
+        if not isinstance(v, str) or not _TP_NAME.fullmatch(v) or len(v) > 255:
+            raise arg_error(what, v, "a tracepoint name is letters, digits, '_' and '-'")
+    root = tracefs()
+    if root is None:
+        raise ObjectError(
+            _errno.ENOENT,
+            op,
+            "tracefs is not mounted (mount -t tracefs tracefs /sys/kernel/tracing); "
+            "tracepoint ids come from it",
+        )
+    path = root / "events" / str(category) / str(name) / "id"
+    try:
+        text = path.read_text().strip()
+    except FileNotFoundError:
+        raise ObjectError(
+            _errno.ENOENT, op, f"no tracepoint {category}:{name} (no {path})"
+        ) from None
+    except OSError as exc:
+        raise os_error(exc.errno or _errno.EIO, op, f"cannot read {path}: {exc.strerror}") from None
+    if not text.isdigit():
+        raise ObjectError(_errno.EINVAL, op, f"{path} holds {text!r}, not a tracepoint id")
+    return int(text)
+
+
+# ---------------------------------------------------------------------- feature probes
+
+_EVENT_SOURCES: Final = Path("/sys/bus/event_source/devices")
+
+
+def probe_kind(kind: str) -> str | None:
+    """None when the kernel can create ``kind`` ("kprobe"/"uprobe") probes, else why not.
+
+    Linux 4.17+ registers a perf PMU for each (``/sys/bus/event_source/
+    devices/<kind>``); older kernels have only ``<kind>_events`` in tracefs,
+    which libbpf uses as a fallback. Neither means the kernel was built
+    without them (CONFIG_KPROBE_EVENTS / CONFIG_UPROBE_EVENTS).
+    """
+    if (_EVENT_SOURCES / kind / "type").exists():
+        return None
+    root = tracefs()
+    if root is not None and (root / f"{kind}_events").exists():
+        return None
+    where = f"no {kind}_events in {root}" if root else "tracefs is not mounted"
+    return (
+        f"this kernel has no {kind}s: no {kind} PMU at {_EVENT_SOURCES / kind} and {where} "
+        f"(built without CONFIG_{kind.upper()}_EVENTS)"
+    )
+
+
+_probed: dict[int, bool | None] = {}
+_probe_lock = threading.Lock()
+
+
+def prog_type_supported(ptype: ProgramType) -> bool | None:
+    """libbpf's feature probe (a minimal program load): True, False, or None (cannot tell)."""
+    with _probe_lock:
+        if ptype in _probed:
+            return _probed[ptype]
+        ret = int(_ffi.get_lib().libbpf_probe_bpf_prog_type(int(ptype), ffi.NULL))
+        answer = None if ret < 0 else ret == 1
+        _probed[ptype] = answer
+        return answer
+
+
+#: What users call the BTF-based program kinds, by program type.
+PROGRAM_KINDS: Final = {
+    ProgramType.TRACING: "fentry/fexit/fmod_ret/tp_btf/iter (TRACING)",
+    ProgramType.LSM: "LSM (BPF LSM)",
+    ProgramType.EXT: "freplace (EXT)",
+    ProgramType.STRUCT_OPS: "struct_ops",
+}
+
+
+# ---------------------------------------------------------------------- kernel objects
+
+
+def fd_kind(fd: int) -> str:
+    """What an fd is: "bpf-link", "bpf-prog", "bpf-map", ... (from /proc/self/fd)."""
+    try:
+        target = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return "?"
+    return target.removeprefix("anon_inode:")
+
+
+def bpf_obj_get(path: bytes, want: str, op: str) -> int:
+    """Open a bpffs pin and check it is a ``want`` ("bpf-link", "bpf-prog")."""
+    ret = int(_ffi.get_lib().bpf_obj_get(path))
+    shown = os.fsdecode(path)
+    if ret < 0:
+        err = -ret
+        if err == _errno.ENOENT:
+            raise ObjectError(err, op, f"nothing is pinned at {shown}")
+        if err == _errno.EINVAL or (err == _errno.EACCES and os.geteuid() == 0):
+            # the kernel says EACCES for a file that is not a bpffs inode
+            raise ObjectError(err, op, f"{shown} is not a BPF pin (not on a bpffs mount)")
+        raise os_error(err, op, f"{shown}: {os.strerror(err)}")
+    kind = fd_kind(ret)
+    if kind != want:
+        os.close(ret)
+        what = {"bpf-map": "a map", "bpf-prog": "a program", "bpf-link": "a link"}
+        raise ObjectError(
+            _errno.EINVAL,
+            op,
+            f"{shown} is {what.get(kind, kind)}, not {what.get(want, want)}",
+        )
+    return ret
+
+
+#: How long detach() waits for the kernel to release a link without BPF_LINK_DETACH
+#: (the pin's reference goes after an RCU grace period: milliseconds).
+LINK_RELEASE_TIMEOUT = 2.0
+
+
+def link_gone(link_id: int) -> bool:
+    """Wait (bounded) until the kernel has released link ``link_id``; False if it stays."""
+    get = _ffi.get_lib().bpf_link_get_fd_by_id
+    deadline = time.monotonic() + LINK_RELEASE_TIMEOUT
+    delay = 0.0005
+    while True:
+        fd = int(get(link_id))
+        if fd < 0:
+            # ENOENT: released. EPERM: we cannot look; assume the kernel did its part.
+            return True
+        os.close(fd)
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(delay)
+        delay = min(delay * 2, 0.02)
