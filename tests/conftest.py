@@ -106,6 +106,45 @@ def pin_dir(bpf: None) -> Iterator[Path]:
         d.rmdir()
 
 
+@pytest.fixture
+def veth(bpf: None) -> Iterator[Any]:
+    """A fresh network namespace + veth pair (typedmaps.testing.VethPair), always removed."""
+    from .attach_support import veth_pair  # (imports conftest)
+
+    need(shutil.which("ip") is not None, "iproute2 (`ip`) is not installed")
+    with veth_pair() as pair:
+        yield pair
+
+
+@pytest.fixture
+def cgroup_dir(bpf: None) -> Iterator[Path]:
+    """A fresh cgroup v2 directory (cgroup2 is mounted if absent), removed afterwards."""
+    from .attach_support import cgroup2_root, remove_cgroup, unique
+
+    d = cgroup2_root() / unique("cg")
+    d.mkdir()
+    try:
+        yield d
+    finally:
+        remove_cgroup(d)
+
+
+@pytest.fixture
+def attach_pins(bpf: None) -> Iterator[Path]:
+    """A fresh bpffs directory for pinned links and programs, emptied and removed afterwards."""
+    from .attach_support import unique
+
+    need(BPFFS.is_dir() and os.path.ismount(BPFFS), "bpffs is not mounted at /sys/fs/bpf")
+    d = BPFFS / unique("pin")
+    d.mkdir()
+    try:
+        yield d
+    finally:
+        for p in d.iterdir():
+            p.unlink()
+        d.rmdir()
+
+
 def bpf_object(name: str) -> Path:
     """Path of build/bpf/<name>.bpf.o (built by `make bpf`)."""
     p = BPF_BUILD / f"{name}.bpf.o"
@@ -142,6 +181,10 @@ _fds_at_start: dict[int, str] = {}
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     _fds_at_start.update(_open_fds())
+    if os.geteuid() == 0:
+        from .attach_support import clean_leftovers  # (imports conftest)
+
+        clean_leftovers()  # of a crashed earlier run: dead pids only, our prefix only
 
 
 def _leak_report() -> str | None:
