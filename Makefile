@@ -18,8 +18,9 @@ BPF_CFLAGS := -g -O2 -target bpf -Wall -Werror -I/usr/include/$(ARCH)-linux-gnu 
 BPF_SRCS   := $(wildcard bpf/*.bpf.c)
 BPF_OBJS   := $(patsubst bpf/%.bpf.c,build/bpf/%.bpf.o,$(BPF_SRCS))
 # Debian packages the project needs at run time and build time. python3-bpfcc is
-# only for the side-by-side BCC benchmark and its tests.
-APT_PKGS   := clang llvm libbpf1 libbpf-dev bpftool python3-bpfcc make strace
+# only for the side-by-side BCC benchmark and its tests; iproute2 (ip, tc) makes
+# the network namespaces and veth pairs of the attach tests and the demo.
+APT_PKGS   := clang llvm libbpf1 libbpf-dev bpftool python3-bpfcc make strace iproute2
 STAMP_SYS  := build/.system-deps
 # Only for `make docs-check`: a real browser and its WebDriver.
 DOCS_APT_PKGS := chromium chromium-driver
@@ -28,11 +29,11 @@ STAMP_DOCS_SYS := build/.docs-system-deps
 VENV_EXTRAS := dev,docs,prometheus
 STAMP_VENV := $(VENV)/.installed
 
-.PHONY: all setup system-deps docs-system-deps bpffs bpf venv test pytest typecheck lint demo bench docs docs-check dist wheel-check clean
+.PHONY: all setup system-deps docs-system-deps bpffs tracefs bpf venv test pytest net-cleanup typecheck lint demo bench docs docs-check dist wheel-check clean
 
 all: test
 
-setup: system-deps venv bpf bpffs
+setup: system-deps venv bpf bpffs tracefs
 
 # Install whatever of the packages $(1) is missing (one `apt-get update` only when needed).
 define apt_install
@@ -60,6 +61,11 @@ $(STAMP_DOCS_SYS): Makefile
 bpffs:
 	@mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
 
+# tracefs gives tracepoint ids (attach_tracepoint); mount it when absent.
+tracefs:
+	@test -d /sys/kernel/tracing/events || mountpoint -q /sys/kernel/tracing || \
+	  mount -t tracefs tracefs /sys/kernel/tracing
+
 venv: $(STAMP_VENV)
 $(STAMP_VENV): pyproject.toml Makefile $(STAMP_SYS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -72,8 +78,16 @@ build/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) $(STAMP_SYS)
 	@mkdir -p build/bpf
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
+# The network namespaces, veths, cgroups and pins of a failed or interrupted
+# run are removed afterwards (only those whose creating process is gone).
 test: setup
-	$(MAKE) --no-print-directory pytest typecheck lint
+	@rc=0; $(MAKE) --no-print-directory pytest || rc=$$?; \
+	  $(MAKE) --no-print-directory net-cleanup; \
+	  [ $$rc -eq 0 ] && $(MAKE) --no-print-directory typecheck lint
+
+net-cleanup:
+	@$(PY) -c 'from tests.attach_support import clean_leftovers as c; [print("removed", n) for n in c()]'
+	@$(PY) -m typedmaps.testing cleanup tmv tmd
 
 # Both cores by default (pytest-xdist); PYTEST_WORKERS=0 runs in one process.
 PYTEST_WORKERS ?= 2
