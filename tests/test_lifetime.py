@@ -298,7 +298,7 @@ def test_link_detach_waits_for_the_call_in_flight(bpf: None) -> None:
         obj.load()
         link = obj.programs["count_syscalls"].attach()
         fd = link.fd
-        with link._lt.using(link._detached):
+        with link._lt.using(link._closed_error):
             link.detach()
             assert not link.attached
             assert fd_target(fd) == "anon_inode:bpf_link"

@@ -25,8 +25,11 @@ Two ways to let go, on purpose different:
   kernel has let the link go. If another process still holds an fd or a
   pin of it, :class:`ObjectError` says so.
 
-Thread safety: every method takes the link's lock, so close() racing pin()
-or info() in another thread never reaches an fd number that was reused.
+Thread safety: close() and detach() may race any call on the link from
+another thread (the in-flight accounting of ``_life.py``): a call either
+completes on the link's fd or raises MapClosedError, and the fds are closed
+(or the filter removed) when the last call in flight has left. pin(),
+unpin() and detach() are serialised by the link's lock.
 """
 
 from __future__ import annotations
@@ -445,7 +448,9 @@ class Link(NoCopy):
             finally:
                 self._lt.leave()
                 self._lt.close()  # the release runs now, or when the last call leaves
-        if link_id is not None and not link_gone(link_id):
+        # Wait for the kernel only when the fds were closed here; with a call still
+        # in flight in another thread, the link ends when that call has left.
+        if link_id is not None and self._lt.released and not link_gone(link_id):
             raise ObjectError(
                 _errno.EBUSY,
                 op,

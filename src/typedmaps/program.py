@@ -856,7 +856,7 @@ class Program(NoCopy):
 
         Raises:
             ObjectError: not a SOCKET_FILTER program, or not loaded.
-            CodecError: ``sock`` is not an open socket.socket.
+            ArgumentError: ``sock`` is not an open socket.socket.
         """
         op = self._expect("attach_socket", _SOCKET_TYPES)
         if not isinstance(sock, socket.socket):
@@ -948,7 +948,7 @@ class Program(NoCopy):
             period: nanoseconds of CPU clock between samples.
 
         Raises:
-            CodecError: not exactly one of frequency and period; a bad CPU.
+            ArgumentError: not exactly one of frequency and period; a bad CPU.
             ObjectError: not PERF_EVENT, not loaded, or the kernel refused.
         """
         op = self._expect("attach_perf_event", _PERF_TYPES)
@@ -1043,9 +1043,7 @@ class Program(NoCopy):
         opts.func_name = cfunc
         with self._using(op), _capture_libbpf_log() as lines:
             ffi.errno = 0
-            lptr = _ffi.get_lib().bpf_program__attach_uprobe_opts(
-                self._ptr, pid, b, offset, opts
-            )
+            lptr = _ffi.get_lib().bpf_program__attach_uprobe_opts(self._ptr, pid, b, offset, opts)
             err = ffi.errno
         if lptr == NULL:
             err = err or _errno.EINVAL
@@ -1091,9 +1089,7 @@ class Program(NoCopy):
         opts.retprobe = retprobe
         with self._using(op), _capture_libbpf_log() as lines:
             ffi.errno = 0
-            lptr = _ffi.get_lib().bpf_program__attach_kprobe_opts(
-                self._ptr, symbol.encode(), opts
-            )
+            lptr = _ffi.get_lib().bpf_program__attach_kprobe_opts(self._ptr, symbol.encode(), opts)
             err = ffi.errno
         if lptr == NULL:
             err = err or _errno.EINVAL
