@@ -166,8 +166,9 @@ def clean_leftovers() -> list[str]:
     """
     removed: list[str] = []
     if shutil.which("ip") is not None:
-        with contextlib.suppress(OSError):
-            removed += cleanup(PREFIX)
+        for prefix in (PREFIX, "tmv", "tmd"):  # these tests, the docs' pairs, the demo's
+            with contextlib.suppress(OSError):
+                removed += cleanup(prefix)
     for point, fstype in mounts():
         if fstype != "cgroup2":
             continue

@@ -23,7 +23,13 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PUBLIC_MODULES = ("typedmaps", "typedmaps.codec", "typedmaps.btf", "typedmaps.prometheus")
+PUBLIC_MODULES = (
+    "typedmaps",
+    "typedmaps.codec",
+    "typedmaps.btf",
+    "typedmaps.prometheus",
+    "typedmaps.testing",
+)
 
 
 class _Headings(html.parser.HTMLParser):

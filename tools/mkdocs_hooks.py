@@ -26,7 +26,13 @@ from mkdocs.structure.files import File, Files
 
 #: Modules whose ``__all__`` make the reference, in nav order (missing ones are skipped,
 #: so an optional module that has not landed yet does not break the build).
-PUBLIC_MODULES = ("typedmaps", "typedmaps.codec", "typedmaps.btf", "typedmaps.prometheus")
+PUBLIC_MODULES = (
+    "typedmaps",
+    "typedmaps.codec",
+    "typedmaps.btf",
+    "typedmaps.prometheus",
+    "typedmaps.testing",
+)
 
 #: Page for the top-level names, by their defining module's first component
 #: (``typedmaps.typed.keyed`` -> ``typed``). Unknown components get a page of
@@ -36,6 +42,7 @@ GROUPS: dict[str, str] = {
     "typed": "Typed maps",
     "object": "Objects",
     "program": "Programs and links",
+    "link": "Links",
     "events": "Events",
     "memory": "Program data",
     "errors": "Errors",

@@ -896,9 +896,7 @@ class BpfObject(NoCopy):
                 ret = self._lib.bpf_object__load(self._ptr)
             if ret < 0:
                 self._state = _State.FAILED
-                raise unsupported_program(self._programs.values()) or _object_error(
-                    ret, op, lines
-                )
+                raise unsupported_program(self._programs.values()) or _object_error(ret, op, lines)
             self._state = _State.LOADED
             for m in self._maps.values():
                 m._bind()
