@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 import typedmaps as tm
 from typedmaps.btf import Btf, BtfError, Kind
 
+from .btf_builder import BtfBuilder
 from .conftest import bpf_object
 from .test_cli_support import ZooBtf
 
@@ -109,65 +110,6 @@ def test_bitfield_range_checks() -> None:
 
 
 # ------------------------------------------------------------------ hand-built BTF
-
-
-class BtfBuilder:
-    """Raw BTF bytes, one type at a time (ids from 1), for kinds clang 14 cannot emit."""
-
-    def __init__(self) -> None:
-        self.types = bytearray()
-        self.strings = bytearray(b"\0")
-        self.count = 0
-
-    def s(self, name: str) -> int:
-        if not name:
-            return 0
-        off = len(self.strings)
-        self.strings += name.encode() + b"\0"
-        return off
-
-    def add(
-        self, name: str, kind: Kind, vlen: int, size_or_type: int, *extra: int, kflag: bool = False
-    ) -> int:
-        info = (int(kflag) << 31) | (int(kind) << 24) | vlen
-        self.types += struct.pack("<III", self.s(name), info, size_or_type)
-        self.types += struct.pack(f"<{len(extra)}I", *extra)
-        self.count += 1
-        return self.count
-
-    def int_(
-        self,
-        name: str,
-        size: int,
-        *,
-        signed: bool = False,
-        bits: int | None = None,
-        offset: int = 0,
-        boolean: bool = False,
-    ) -> int:
-        enc = (1 if signed else 0) | (4 if boolean else 0)
-        word = (enc << 24) | (offset << 16) | (bits if bits is not None else size * 8)
-        return self.add(name, Kind.INT, 0, size, word)
-
-    def struct_(
-        self,
-        name: str,
-        size: int,
-        members: list[tuple[str, int, int]],
-        kflag: bool = False,
-        union: bool = False,
-    ) -> int:
-        flat: list[int] = []
-        for mname, mtype, moff in members:
-            flat += [self.s(mname), mtype, moff]
-        kind = Kind.UNION if union else Kind.STRUCT
-        return self.add(name, kind, len(members), size, *flat, kflag=kflag)
-
-    def bytes(self) -> bytes:
-        hdr = struct.pack(
-            "<HBBIIIII", 0xEB9F, 1, 0, 24, 0, len(self.types), len(self.types), len(self.strings)
-        )
-        return hdr + bytes(self.types) + bytes(self.strings)
 
 
 def test_enum64_signed_and_unsigned() -> None:
