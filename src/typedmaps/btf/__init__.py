@@ -90,6 +90,7 @@ from ._constructs import (
     c_string,
 )
 from ._maps import iter_types, map_btf, map_schemas
+from ._records import CharBytes, FrozenDataclassStruct, ListArray, OpenIntEnum, TupleArray
 from ._types import (
     MODIFIERS,
     POINTER_SIZE,
@@ -119,15 +120,20 @@ __all__ = [
     "BtfMember",
     "BtfType",
     "CharArray",
+    "CharBytes",
     "EnumInt",
     "FastLeaf",
     "FieldSlot",
     "Float32",
+    "FrozenDataclassStruct",
     "Kind",
+    "ListArray",
     "MapDef",
+    "OpenIntEnum",
     "OverlayEnd",
     "PadSlot",
     "Slot",
+    "TupleArray",
     "UnionMember",
     "UnionRecord",
     "c_string",

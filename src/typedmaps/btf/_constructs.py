@@ -14,10 +14,12 @@ from construct_typed import DataclassMixin, DataclassStruct
 from construct_typed.generic_wrapper import Construct
 
 if TYPE_CHECKING:
-    pass
+    from ._records import OpenIntEnum
 
 
 E = TypeVar("E", bound=enum.IntEnum)
+#: An enum that keeps unknown values as pseudo-members: decodes to exactly it.
+OE = TypeVar("OE", bound="OpenIntEnum")
 D = TypeVar("D", bound=DataclassMixin)
 T = TypeVar("T")
 
@@ -238,20 +240,27 @@ class BoolInt(Construct[bool, bool | int]):
         return f"{size}s", decode_bytes, encode_bytes
 
 
-class EnumInt(Construct[E | int, E | int | str], Generic[E]):
+class EnumInt(Construct[T, T | int | str], Generic[T]):
     """A C enum stored in ``size`` bytes: decodes to the ``enum`` member, or an int.
 
-    Encodes an enumerator, an int in the signed or unsigned range of the
-    size, or an enumerator's name.
+    With an :class:`~typedmaps.btf.OpenIntEnum` every value is a member
+    (unknown ones are pseudo-members), so the construct decodes to exactly
+    that enum type, for mypy too; with a plain ``IntEnum`` a value without
+    a member decodes to its ``int``. Encodes an enumerator, an int in the
+    signed or unsigned range of the size, or an enumerator's name.
     """
 
-    def __init__(self, size: int, signed: bool, enum: type[E]) -> None:
+    @overload
+    def __init__(self: EnumInt[OE], size: int, signed: bool, enum: type[OE]) -> None: ...
+    @overload
+    def __init__(self: EnumInt[E | int], size: int, signed: bool, enum: type[E]) -> None: ...
+    def __init__(self, size: int, signed: bool, enum: type[enum.IntEnum]) -> None:
         super().__init__()
         self.size = size
         self.signed = signed
         self.enum = enum
 
-    def _parse(self, stream: Any, context: Any, path: Any) -> E | int:
+    def _parse(self, stream: Any, context: Any, path: Any) -> Any:
         v = int.from_bytes(cs.stream_read(stream, self.size, path), "little", signed=self.signed)
         try:
             return self.enum(v)
@@ -396,6 +405,12 @@ class Float32(Construct[float, float | int]):
         return "4s", decode, encode
 
 
+#: Where an overlay build keeps the bits already written, in construct's context.
+#: A struct's member values share that namespace (construct merges them in), and
+#: BTF names cannot contain NUL, so no member can collide with this key.
+_CLAIMS: Final = "\0typedmaps-claims"
+
+
 def _overlay_write(
     stream: Any, nbytes: int, *, bits: int, mask: int, context: Any, path: Any
 ) -> None:
@@ -407,10 +422,10 @@ def _overlay_write(
     pos = stream.tell()
     existing = stream.read(nbytes)
     old = int.from_bytes(existing + bytes(nbytes - len(existing)), "little")
-    claims: dict[tuple[int, int], int] = context.get("_tm_claims")
+    claims: dict[tuple[int, int], int] = context.get(_CLAIMS)
     if claims is None:
         claims = {}
-        context["_tm_claims"] = claims
+        context[_CLAIMS] = claims
     where = (id(stream), pos)
     claimed = claims.get(where, 0)
     if (old ^ bits) & mask & claimed:
@@ -446,6 +461,17 @@ class BitField(Construct[T, T | str], Generic[T]):
         width: int,
         signed: bool,
         *,
+        consume: bool = ...,
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: BitField[OE],
+        nbytes: int,
+        shift: int,
+        width: int,
+        signed: bool,
+        *,
+        enum: type[OE],
         consume: bool = ...,
     ) -> None: ...
     @overload
@@ -659,7 +685,14 @@ def UnionRecord(dc_type: type[D]) -> DataclassStruct[D]:
     the record as buildable from nothing and construct-typing's ``csfield``
     would refuse it. A union value is still always given: this marks it so.
     """
-    s: DataclassStruct[D] = DataclassStruct(dc_type)
+    from ._records import FrozenDataclassStruct
+
+    params = getattr(dc_type, "__dataclass_params__", None)
+    s: DataclassStruct[D]
+    if params is not None and params.frozen:
+        s = FrozenDataclassStruct(dc_type)  # a union inside a key record
+    else:
+        s = DataclassStruct(dc_type)
     s.flagbuildnone = False
     return s
 
