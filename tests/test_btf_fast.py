@@ -49,14 +49,17 @@ from typedmaps.btf import (
     EnumInt,
     FieldSlot,
     Float32,
+    FrozenDataclassStruct,
     Kind,
     OverlayEnd,
     UnionMember,
 )
 from typedmaps.codec import Codec, make_codec
+from typedmaps.codegen import py_name
 
+from .btf_builder import BtfBuilder
 from .conftest import bpf_object
-from .test_btf import ZOO_TYPES, BtfBuilder
+from .test_btf import ZOO_TYPES
 from .test_cli_support import typedmaps_cli
 
 Schema: TypeAlias = "cs.Construct[Any, Any]"
@@ -794,16 +797,25 @@ def generated_zoo(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
     return mod
 
 
-#: Generated records with no union member and no bitfield run: fast now.
-GENERATED_FAST = ("WideKey", "ZooEvent", "ZooInner", "ZooInts", "ZooStats", "ZooWordHalves")
+#: Generated records with no union member and no bitfield run: fast now. (WideKey,
+#: a key record, is a frozen dataclass read through FrozenDataclassStruct, which
+#: the codec does not plan yet: it stays on construct, and equal to it below.)
+GENERATED_FAST = ("ZooEvent", "ZooInner", "ZooInts", "ZooStats", "ZooWordHalves")
+
+
+def record_schema(cls: type[Any]) -> DataclassStruct[Any]:
+    """The schema a generated module gives a record class (key records are frozen)."""
+    if cls.__dataclass_params__.frozen:
+        return FrozenDataclassStruct(cls)
+    return DataclassStruct(cls)
 
 
 def test_generated_records_get_fast_plans(generated_zoo: ModuleType) -> None:
     for name in GENERATED_FAST:
-        codec = make_codec(DataclassStruct(getattr(generated_zoo, name)))
+        codec = make_codec(record_schema(getattr(generated_zoo, name)))
         assert codec.fast, name
     for name in ("ZooBits", "ZooValue", "ZooWord"):
-        assert not make_codec(DataclassStruct(getattr(generated_zoo, name))).fast, name
+        assert not make_codec(record_schema(getattr(generated_zoo, name))).fast, name
 
 
 #: Generated record class -> its C struct, for values drawn from the BTF member types.
@@ -825,7 +837,7 @@ def test_generated_records_equal_construct(
     generated_zoo: ModuleType, name: str, data: st.DataObject
 ) -> None:
     """Dataclass records with the hook classes inside: same objects, bytes and errors."""
-    schema = DataclassStruct(getattr(generated_zoo, name))
+    schema = record_schema(getattr(generated_zoo, name))
     codec = make_codec(schema)
     raw = data.draw(raw_bytes(codec.size))
     expected = schema.parse(raw)
@@ -838,4 +850,5 @@ def test_generated_records_equal_construct(
     for _ in range(4):
         member = data.draw(st.sampled_from(sorted(members)))
         value = data.draw(members[member])
-        assert_encode_agrees(codec, schema, dataclasses.replace(got, **{member: value}))
+        changed = dataclasses.replace(got, **{py_name(member): value})
+        assert_encode_agrees(codec, schema, changed)

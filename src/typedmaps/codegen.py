@@ -2,28 +2,55 @@
 
 The module it writes has, from the object's BTF:
 
-- an ``enum.IntEnum`` for each enum the maps use;
+- an :class:`~typedmaps.btf.OpenIntEnum` for each enum the maps use: a
+  field of that enum type always holds that type (a value without an
+  enumerator is a pseudo-member ``UNKNOWN_<n>``), so decode -> encode gives
+  back the same bytes;
 - a construct-typing dataclass (``DataclassMixin`` + ``csfield``) for each
   struct and union, named in CamelCase (``struct wide_key`` -> ``WideKey``;
   an anonymous type is named after where it sits: ``ZooValueAnonNamed``,
-  ``ZooValueAnon0``, or its typedef). Padding, bitfield runs and union ends
-  are ``csfield_noinit`` fields, so constructors take only the C members;
-  union members default to None (set the one you mean);
+  ``ZooValueAnon0``, or its typedef). Records used in a map key (and every
+  record inside one) are ``frozen=True`` with tuple arrays, so keys hash
+  and go into dicts and sets; value records are mutable with list arrays.
+  Padding, bitfield runs and union ends are ``csfield_noinit`` fields, so
+  constructors take only the C members; union members default to None (set
+  the one you mean). ``char[N]`` is ``bytes`` (see
+  :class:`~typedmaps.btf.CharBytes`);
 - for each map ``m``, ``open_m(handle)`` returning ``TypedMap[K, V]``,
   ``PerCpuTypedMap[K, V]``, ``TypedQueue[V]``, ``TypedStack[V]`` or
   ``TypedBloomFilter[V]`` by the map's type.
 
-The output passes ``mypy --strict`` and ``ruff``; a pipeline written over it
-is type-checked end to end. Decoded values follow :mod:`typedmaps.btf`
-(same constructs, same layout plan).
+Every name in it is made by :mod:`typedmaps._pysafe` (keywords, builtins,
+the module's own imports, dunders and odd bytes are mapped, collisions
+resolved in BTF order; each class keeps its C name in ``__c_name__``, each
+renamed field or enumerator in a comment), so no BTF can make the module
+run code or fail to import. The output passes ``mypy --strict`` and
+``ruff``; a pipeline written over it is type-checked end to end.
+
+For other generators (``gen --type``, globals classes): :class:`Generator`
+is the reusable part. ``g.typ()`` gives the annotation and construct
+expression of any BTF type (emitting the classes it needs), ``g.record()``
+a class for a struct, union or DATASEC, ``g.module`` is the module scope
+to claim more names from, and ``g.render()`` assembles the module.
 """
 
 from __future__ import annotations
 
-import keyword
+import functools
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Final
 
+from ._pysafe import (
+    ENUM_RESERVED,
+    Scope,
+    c_quote,
+    camel_identifier,
+    comment_lines,
+    doc_lines,
+    literal,
+)
 from .btf import (
     MODIFIERS,
     BitsSlot,
@@ -34,13 +61,96 @@ from .btf import (
     Kind,
     MapDef,
     PadSlot,
-    camel_case,
 )
 from .flags import MapType
 
-__all__ = ["generate", "generate_module", "py_name"]
+__all__ = ["IMPORTABLE", "LINE", "Generator", "generate", "generate_module", "py_name"]
 
-_INT_NAMES = {
+#: Generated lines stay within ruff format's default line length.
+LINE: Final = 88
+
+#: Every name a generated module may import, by module, in import order.
+#: All of them are reserved in every scope of the module (a struct called
+#: ``bit_field`` becomes ``BitFieldStruct``, a field called ``cs`` becomes
+#: ``cs_``), whether or not the module happens to use them. A generator that
+#: needs another helper adds it here.
+IMPORTABLE: Final[dict[str, tuple[str, ...]]] = {
+    "import dataclasses": ("dataclasses",),
+    "import construct as cs": ("cs",),
+    "from construct_typed import": (
+        "DataclassMixin",
+        "DataclassStruct",
+        "csfield",
+        "csfield_default",
+        "csfield_noinit",
+    ),
+    "from typedmaps import": (
+        "MapHandle",
+        "PerCpuTypedMap",
+        "TypedBloomFilter",
+        "TypedMap",
+        "TypedQueue",
+        "TypedStack",
+    ),
+    "from typedmaps.btf import": (
+        "BitField",
+        "BoolInt",
+        "CharBytes",
+        "EnumInt",
+        "Float32",
+        "FrozenDataclassStruct",
+        "ListArray",
+        "OpenIntEnum",
+        "OverlayEnd",
+        "TupleArray",
+        "UnionMember",
+        "UnionRecord",
+    ),
+}
+
+#: Module-level names Python defines, and the module's own parts.
+_MODULE_DUNDERS: Final = (
+    "__all__",
+    "__annotations__",
+    "__builtins__",
+    "__c_name__",
+    "__cached__",
+    "__dir__",
+    "__doc__",
+    "__file__",
+    "__getattr__",
+    "__loader__",
+    "__name__",
+    "__package__",
+    "__path__",
+    "__spec__",
+    # the import roots, and the parameter of every open_*() function
+    "construct",
+    "construct_typed",
+    "typedmaps",
+    "handle",
+)
+
+#: Names a record field may not take besides the module's: ``self`` (construct's
+#: ``Struct(**fields)`` has a ``self`` parameter), the keys construct keeps in its
+#: parse/build context next to the field values (a field ``_io`` would replace the
+#: stream), and the names a dataclass's generated ``__init__`` uses itself.
+_FIELD_RESERVED: Final = (
+    "self",
+    "_",
+    "_io",
+    "_root",
+    "_params",
+    "_parsing",
+    "_building",
+    "_sizing",
+    "_subcons",
+    "_index",
+    "MISSING",
+    "_HAS_DEFAULT_FACTORY",
+)
+
+_INT_NAMES: Final = {
     (1, False): "cs.Int8ul",
     (2, False): "cs.Int16ul",
     (4, False): "cs.Int32ul",
@@ -51,14 +161,14 @@ _INT_NAMES = {
     (8, True): "cs.Int64sl",
 }
 
-_WRAPPERS = {
+_WRAPPERS: Final = {
     MapType.QUEUE: "TypedQueue",
     MapType.STACK: "TypedStack",
     MapType.BLOOM_FILTER: "TypedBloomFilter",
 }
 
 #: Keyed map types whose values a TypedMap/PerCpuTypedMap can read.
-_KEYED = frozenset(
+_KEYED: Final = frozenset(
     {
         MapType.HASH,
         MapType.ARRAY,
@@ -74,26 +184,24 @@ _KEYED = frozenset(
     }
 )
 
+_RECORD_KINDS: Final = (Kind.STRUCT, Kind.UNION)
+_ENUM_KINDS: Final = (Kind.ENUM, Kind.ENUM64)
+
+
+def reserved_names() -> frozenset[str]:
+    """Names no generated class, function or field may take (besides keywords, builtins)."""
+    names = {n for group in IMPORTABLE.values() for n in group}
+    return frozenset(names | set(_MODULE_DUNDERS))
+
 
 def py_name(name: str) -> str:
-    """A C identifier as a Python attribute name that works in a dataclass.
+    """A C member name as the attribute name a generated record gives it, alone.
 
-    Keywords get a ``_`` suffix (``from`` -> ``from_``); names with two
-    leading underscores (mangled in class bodies) get an ``f`` prefix.
+    ``from`` -> ``from_``, ``bytes`` -> ``bytes_``, ``__pad`` -> ``f__pad``,
+    ``a-b`` -> ``a_b``. Inside a record, collisions with other members add
+    ``_2``, ``_3``, ... (see :class:`typedmaps._pysafe.Scope`).
     """
-    if keyword.iskeyword(name) or name == "_":
-        return name + "_"
-    if name.startswith("__") and not name.endswith("__"):
-        return "f" + name
-    return name
-
-
-def _enum_member(name: str) -> str:
-    if keyword.iskeyword(name) or (name.startswith("_") and name.endswith("_")):
-        return name + "x" if name.endswith("_") else name + "_"
-    if name.startswith("__"):
-        return "E" + name
-    return name
+    return Scope(reserved_names(), lead="f").claim(name)
 
 
 def _bytes(n: int) -> str:
@@ -101,198 +209,268 @@ def _bytes(n: int) -> str:
 
 
 @dataclass
-class _Typ:
-    """How one C type appears in the module: annotation, construct expression."""
+class Typ:
+    """How one C type appears in the module: its annotation and construct expression."""
 
     ann: str
     expr: str
-    #: the annotation inside a multi-dimensional array (covariant Sequence form)
-    seq_ann: str = ""
 
 
 @dataclass
-class _Gen:
+class _Member:
+    """One line of a record body before its Python name is chosen."""
+
+    c_name: str  # "" for hidden helpers (padding, run ends)
+    ann: str
+    value: str
+    stem: str = ""  # hidden helpers: "_pad", "_bits", "_end"
+
+
+@dataclass
+class Generator:
+    """Builds a module from BTF: names, classes, and the text around them.
+
+    Attributes:
+        btf: the BTF the types come from.
+        frozen: STRUCT/UNION type ids made frozen (hashable): those used in
+            keys. Set it (:meth:`freeze_reachable`) before generating.
+        module: the module scope; every class and function name is claimed here.
+        names: the class name given to each type id.
+        blocks: the module's top-level blocks (classes, functions), in order.
+        uses: the imported names the blocks use.
+    """
+
     btf: Btf
+    frozen: set[int] = field(default_factory=set)
+    module: Scope = field(default_factory=lambda: Scope(reserved_names(), lead="x"))
     names: dict[int, str] = field(default_factory=dict)
-    taken: set[str] = field(default_factory=set)
     blocks: list[str] = field(default_factory=list)
     uses: set[str] = field(default_factory=set)
+    exported: list[str] = field(default_factory=list)
 
-    # -- names ------------------------------------------------------------
+    # -- key records -------------------------------------------------------
 
-    def _unique(self, base: str, suffix: str) -> str:
-        name = base
-        if name in self.taken:
-            name = base + suffix
-        n = 2
-        while name in self.taken:
-            name = f"{base}{suffix}{n}"
-            n += 1
-        self.taken.add(name)
-        return name
+    def freeze_reachable(self, type_ids: Iterable[int]) -> None:
+        """Mark every struct and union reachable from ``type_ids`` as frozen.
 
-    # -- types ------------------------------------------------------------
+        Walks modifiers, arrays and members (not pointers) without recursion.
+        """
+        todo = [t for t in type_ids if t]
+        seen: set[int] = set()
+        while todo:
+            tid = todo.pop()
+            if tid in seen:
+                continue
+            seen.add(tid)
+            t = self.btf.get(tid)
+            if t.kind in MODIFIERS:
+                todo.append(t.ref)
+            elif t.kind is Kind.ARRAY:
+                todo.append(t.elem)
+            elif t.kind in _RECORD_KINDS:
+                self.frozen.add(tid)
+                todo.extend(m.type_id for m in t.members)
 
-    def typ(self, tid: int, hint: str, path: str) -> _Typ:
+    # -- types ---------------------------------------------------------------
+
+    def typ(self, tid: int, hint: str, path: str, *, frozen: bool = False) -> Typ:
+        """Annotation and construct expression for type ``tid``.
+
+        Args:
+            tid: the BTF type id.
+            hint: the class name stem for an anonymous record or enum here.
+            path: where the type sits, for errors (``flows.value.hdr``).
+            frozen: arrays decode to tuples (inside a key record), else lists.
+
+        Raises:
+            BtfError: the type has no layout typedmaps supports.
+        """
+        depth = 0
         t = self.btf.get(tid)
-        if t.kind in MODIFIERS:
+        while t.kind in MODIFIERS:
             if t.kind is Kind.TYPEDEF:
                 target = self.btf.resolve(tid)
-                if not target.name and target.kind in (
-                    Kind.STRUCT,
-                    Kind.UNION,
-                    Kind.ENUM,
-                    Kind.ENUM64,
-                ):
-                    hint = camel_case(t.name)
+                if not target.name and target.kind in (*_RECORD_KINDS, *_ENUM_KINDS):
+                    hint = t.name or hint
             if not t.ref:
                 raise BtfError(path, "void has no layout")
-            return self.typ(t.ref, hint, path)
+            depth += 1
+            if depth > 64:
+                raise BtfError(path, f"type id {tid}: modifier chain too long")
+            tid = t.ref
+            t = self.btf.get(tid)
         k = t.kind
         if k is Kind.INT:
             return self._int(t, path)
         if k is Kind.PTR:
-            return _Typ("int", "cs.Int64ul")
+            return self._cs("int", "cs.Int64ul")
         if k is Kind.FLOAT:
             if t.size == 4:
                 self.uses.add("Float32")
-                return _Typ("float", "Float32()")
+                return Typ("float", "Float32()")
             if t.size == 8:
-                return _Typ("float", "cs.Float64l")
+                return self._cs("float", "cs.Float64l")
             raise BtfError(path, f"{t.size}-byte float {t.name!r} is not supported")
-        if k in (Kind.ENUM, Kind.ENUM64):
+        if k in _ENUM_KINDS:
+            if not t.enumerators:
+                # No names to give: an IntEnum without members cannot even hold
+                # a pseudo-member, and the field is just the integer it stores.
+                fixed = _INT_NAMES.get((t.size, self.btf.enum_signed(t)))
+                if fixed is None:
+                    raise BtfError(path, f"{t.size}-byte enum {t.name!r} is not supported")
+                return self._cs("int", fixed)
             cls = self.enum(t, hint)
             self.uses.add("EnumInt")
-            signed = self.btf.enum_signed(t)
-            return _Typ(f"{cls} | int", f"EnumInt({t.size}, {signed}, {cls})")
+            return Typ(cls, f"EnumInt({t.size}, {self.btf.enum_signed(t)}, {cls})")
         if k is Kind.ARRAY:
-            if t.nelems == 0:
-                raise BtfError(
-                    path + "[]", "a flexible (zero-length) array has no fixed size: not supported"
-                )
-            if self.btf.is_char_array(t):
-                self.uses.add("CharArray")
-                return _Typ("str | bytes", f"CharArray({t.nelems})")
-            elem = self.typ(t.elem, hint, path + "[]")
-            inner_seq = elem.seq_ann or elem.ann
-            nested = self.btf.resolve(t.elem).kind is Kind.ARRAY and not self.btf.is_char_array(
-                self.btf.resolve(t.elem)
-            )
-            if nested:
-                self.uses.add("Sequence")
-                ann = f"Sequence[{inner_seq}]"
-                return _Typ(ann, f"cs.Array({t.nelems}, {elem.expr})", ann)
-            self.uses.add("Sequence")
-            return _Typ(
-                f"list[{elem.ann}]", f"cs.Array({t.nelems}, {elem.expr})", f"Sequence[{elem.ann}]"
-            )
-        if k is Kind.UNION:
+            return self._array(t, hint, path, frozen)
+        if k in _RECORD_KINDS:
             cls = self.record(t, hint, path)
-            self.uses.add("UnionRecord")
-            return _Typ(cls, f"UnionRecord({cls})")
-        if k is Kind.STRUCT:
-            cls = self.record(t, hint, path)
-            self.uses.add("DataclassStruct")
-            return _Typ(cls, f"DataclassStruct({cls})")
+            if k is Kind.UNION:
+                self.uses.add("UnionRecord")
+                return Typ(cls, f"UnionRecord({cls})")
+            wrap = "FrozenDataclassStruct" if t.id in self.frozen else "DataclassStruct"
+            self.uses.add(wrap)
+            return Typ(cls, f"{wrap}({cls})")
         if k is Kind.FWD:
             raise BtfError(
                 path, f"{self.btf.describe(tid)} is only declared (forward), not defined"
             )
         raise BtfError(path, f"{self.btf.describe(tid)} ({k.name}) is not a data type")
 
-    def _int(self, t: BtfType, path: str) -> _Typ:
+    def _cs(self, ann: str, expr: str) -> Typ:
+        self.uses.add("cs")
+        return Typ(ann, expr)
+
+    def _array(self, t: BtfType, hint: str, path: str, frozen: bool) -> Typ:
+        if t.nelems == 0:
+            raise BtfError(
+                path + "[]", "a flexible (zero-length) array has no fixed size: not supported"
+            )
+        if self.btf.is_char_array(t):
+            self.uses.add("CharBytes")
+            return Typ("bytes", f"CharBytes({t.nelems})")
+        elem = self.typ(t.elem, hint, path + "[]", frozen=frozen)
+        if frozen:
+            self.uses.add("TupleArray")
+            return Typ(f"tuple[{elem.ann}, ...]", f"TupleArray({t.nelems}, {elem.expr})")
+        self.uses.add("ListArray")
+        return Typ(f"list[{elem.ann}]", f"ListArray({t.nelems}, {elem.expr})")
+
+    def _int(self, t: BtfType, path: str) -> Typ:
         signed = bool(t.int_encoding & 1)
         if t.is_bitfield_int:
             self.uses.add("BitField")
-            return _Typ(
+            return Typ(
                 "int", f"BitField({t.size}, {t.int_offset}, {t.int_bits}, {signed}, consume=True)"
             )
         if t.int_encoding & 4:
             self.uses.add("BoolInt")
-            return _Typ("bool", f"BoolInt({t.size})")
+            return Typ("bool", f"BoolInt({t.size})")
         fixed = _INT_NAMES.get((t.size, signed))
         if fixed is not None:
-            return _Typ("int", fixed)
+            return self._cs("int", fixed)
         if t.size == 16:
-            return _Typ("int", f"cs.BytesInteger(16, signed={signed}, swapped=True)")
+            return self._cs("int", f"cs.BytesInteger(16, signed={signed}, swapped=True)")
         raise BtfError(path, f"{t.size}-byte integer {t.name!r} is not supported")
 
-    def enum(self, t: BtfType, hint: str) -> str:
+    # -- classes ---------------------------------------------------------------
+
+    def class_name(self, t: BtfType, hint: str, suffix: str) -> str:
+        """Claim the class name of type ``t`` (once per type id)."""
         known = self.names.get(t.id)
         if known is not None:
             return known
-        name = self._unique(camel_case(t.name) if t.name else hint + "Enum", "Enum")
+        if t.name:
+            name = self.module.claim_class(t.name, self._camel(t.name) + suffix)
+        else:
+            name = self.module.claim_class(hint, self._camel(hint) + suffix)
         self.names[t.id] = name
-        lines = [f"class {name}(enum.IntEnum):"]
+        self.exported.append(name)
+        return name
+
+    @staticmethod
+    def _camel(name: str) -> str:
+        return camel_identifier(name)
+
+    def enum(self, t: BtfType, hint: str) -> str:
+        """The class for an ENUM/ENUM64 type, emitted on first use."""
+        known = self.names.get(t.id)
+        if known is not None:
+            return known
+        name = self.class_name(t, hint + "Enum" if not t.name else hint, "Enum")
         kind = "enum" if t.kind is Kind.ENUM else "64-bit enum"
-        lines.append(f'    """{kind} {t.name or "(anonymous)"} ({_bytes(t.size)})."""')
+        doc = f"{kind} {c_quote(t.name) if t.name else '(anonymous)'} ({_bytes(t.size)})."
+        lines = [f"class {name}(OpenIntEnum):", *docstring(doc, "    "), ""]
+        lines += _assign("    ", "__c_name__", literal(t.name))
         values = self.btf.enum_values(t)
+        members = Scope(ENUM_RESERVED, lead="E").claim_many([n for n, _ in values])
         if values:
             lines.append("")
-        used: set[str] = set()
-        for cname, v in values:
-            member = _enum_member(cname)
-            while member in used:
-                member += "_"
-            used.add(member)
-            lines.append(f"    {member} = {v}")
-        self.uses.add("enum")
+        for (cname, v), member in zip(values, members, strict=True):
+            if member != cname:
+                lines += comment_lines(f"C name: {c_quote(cname)}", "    ")
+            lines += _assign("    ", member, str(v))
+        self.uses.add("OpenIntEnum")
         self.blocks.append("\n".join(lines))
         return name
 
     def record(self, t: BtfType, hint: str, path: str) -> str:
+        """The dataclass for a STRUCT or UNION type, emitted on first use (inner types first)."""
         known = self.names.get(t.id)
         if known is not None:
             return known
         suffix = "Union" if t.kind is Kind.UNION else "Struct"
-        name = self._unique(camel_case(t.name) if t.name else hint, suffix)
-        self.names[t.id] = name
-        body = self._record_body(t, name, path)
+        name = self.class_name(t, hint, suffix)
+        frozen = t.id in self.frozen
+        body = self._record_body(t, name, path, frozen)
         kind = "union" if t.kind is Kind.UNION else "struct"
-        doc = f"{kind} {t.name or '(anonymous)'} ({_bytes(t.size)})."
+        doc = f"{kind} {c_quote(t.name) if t.name else '(anonymous)'} ({_bytes(t.size)})."
         if t.kind is Kind.UNION:
             doc = doc[:-1] + "; set the member you mean, the others stay None."
-        lines = ["@dataclasses.dataclass", f"class {name}(DataclassMixin):", f'    """{doc}"""', ""]
-        lines += ["    " + line for entry in body for line in entry.split("\n")]
+        deco = "@dataclasses.dataclass(frozen=True)" if frozen else "@dataclasses.dataclass"
+        lines = [deco, f"class {name}(DataclassMixin):", *docstring(doc, "    "), ""]
+        lines += _assign("    ", "__c_name__", literal(t.name))
+        lines.append("")
+        lines += body
         self.uses.update({"dataclasses", "DataclassMixin"})
         self.blocks.append("\n".join(lines))
         return name
 
-    def _record_body(self, t: BtfType, cls: str, path: str) -> list[str]:
-        lines: list[str] = []
-        members = {self.btf.member_name(t.members, i) for i in range(len(t.members))}
-        used = {py_name(m) for m in members}
-        counters: dict[str, int] = {}
-
-        def hidden(stem: str) -> str:
-            while True:
-                n = counters.get(stem, 0)
-                counters[stem] = n + 1
-                name = f"_{stem}{n}"
-                if name not in used:
-                    used.add(name)
-                    return name
-
+    def _record_body(self, t: BtfType, cls: str, path: str, frozen: bool) -> list[str]:
+        members: list[_Member] = []
         union = t.kind is Kind.UNION
+
+        def add(c_name: str, ann: str, expr: str) -> None:
+            if union:
+                self.uses.update({"UnionMember", "csfield_default"})
+                members.append(
+                    _Member(
+                        c_name,
+                        f"{ann} | None",
+                        f"csfield_default(UnionMember({expr}), default=None)",
+                    )
+                )
+            else:
+                self.uses.add("csfield")
+                members.append(_Member(c_name, ann, f"csfield({expr})"))
+
+        def hidden(stem: str, expr: str) -> None:
+            self.uses.add("csfield_noinit")
+            members.append(_Member("", "None", f"csfield_noinit({expr})", stem))
+
         for slot in self.btf.layout(t, path):
             if isinstance(slot, PadSlot):
-                self.uses.add("csfield_noinit")
-                lines.append(f"{hidden('pad')}: None = csfield_noinit(cs.Padding({slot.size}))")
+                hidden("_pad", f"cs.Padding({slot.size})")
+                self.uses.add("cs")
             elif isinstance(slot, FieldSlot):
-                ft = self.typ(slot.type_id, cls + camel_case(slot.name), f"{path}.{slot.name}")
-                fname = py_name(slot.name)
-                if union:
-                    self.uses.update({"UnionMember", "csfield_default"})
-                    lines.append(
-                        _field(
-                            fname,
-                            f"{ft.ann} | None",
-                            f"csfield_default(UnionMember({ft.expr}), default=None)",
-                        )
-                    )
-                else:
-                    self.uses.add("csfield")
-                    lines.append(_field(fname, ft.ann, f"csfield({ft.expr})"))
+                ft = self.typ(
+                    slot.type_id,
+                    cls + self._camel(slot.name),
+                    f"{path}.{slot.name}",
+                    frozen=frozen,
+                )
+                add(slot.name, ft.ann, ft.expr)
             elif isinstance(slot, BitsSlot):
                 for f in slot.fields:
                     fpath = f"{path}.{f.name}"
@@ -300,172 +478,231 @@ class _Gen:
                     args = f"{slot.nbytes}, {f.shift}, {f.width}, {signed}"
                     self.uses.add("BitField")
                     if kind == "enum":
-                        ecls = self.enum(self.btf.resolve(f.type_id), cls + camel_case(f.name))
-                        ann, expr = f"{ecls} | int", f"BitField({args}, enum={ecls}"
+                        ecls = self.enum(self.btf.resolve(f.type_id), cls + self._camel(f.name))
+                        ann, expr = ecls, f"BitField({args}, enum={ecls}"
                     elif kind == "bool":
                         ann, expr = "bool", f"BitField({args}, boolean=True"
                     else:
                         ann, expr = "int", f"BitField({args}"
-                    if union:
-                        self.uses.update({"UnionMember", "csfield_default"})
-                        lines.append(
-                            _field(
-                                py_name(f.name),
-                                f"{ann} | None",
-                                f"csfield_default(UnionMember({expr}, consume=True)), "
-                                "default=None)",
-                            )
-                        )
-                    else:
-                        self.uses.add("csfield")
-                        lines.append(_field(py_name(f.name), ann, f"csfield({expr}))"))
+                    add(f.name, ann, expr + (", consume=True)" if union else ")"))
                 if not union:
-                    self.uses.update({"OverlayEnd", "csfield_noinit"})
-                    lines.append(
-                        f"{hidden('bits')}: None = csfield_noinit(OverlayEnd({slot.nbytes}))"
-                    )
+                    self.uses.add("OverlayEnd")
+                    hidden("_bits", f"OverlayEnd({slot.nbytes})")
         if union:
-            self.uses.update({"OverlayEnd", "csfield_noinit"})
-            lines.append(f"{hidden('end')}: None = csfield_noinit(OverlayEnd({t.size}))")
+            self.uses.add("OverlayEnd")
+            hidden("_end", f"OverlayEnd({t.size})")
+        # Field names: after the member types, so every class the body names
+        # exists; a field never takes a module-level name (it would shadow it
+        # for the lines after it in the class body).
+        scope = Scope(
+            reserved_names() | set(self.names.values()) | set(self.exported) | set(_FIELD_RESERVED),
+            lead="f",
+        )
+        chosen = scope.claim_many([m.c_name for m in members if not m.stem])
+        names = iter(chosen)
+        lines: list[str] = []
+        for m in members:
+            if m.stem:
+                lines += _field(scope.fresh(m.stem), m.ann, m.value)
+                continue
+            py = next(names)
+            if py != m.c_name:
+                lines += comment_lines(f"C name: {c_quote(m.c_name)}", "    ")
+            lines += _field(py, m.ann, m.value)
         return lines
 
+    # -- the module ------------------------------------------------------------
 
-#: Generated lines stay within ruff's default line length.
-LINE: int = 88
+    def map_function(self, d: MapDef) -> None:
+        """``open_<map>(handle)`` for map ``d``, or a comment saying why there is none."""
+        mt = d.map_type
+        shown = c_quote(d.name)
+        if not isinstance(mt, MapType):
+            self.blocks.append(
+                "\n".join(comment_lines(f"{shown}: map type {mt} is unknown to typedmaps."))
+            )
+            return
+        hint = self._camel(d.name)
+        wrapper = _WRAPPERS.get(mt)
+        if wrapper is None and mt not in _KEYED:
+            self.blocks.append(
+                "\n".join(comment_lines(f"{shown}: {mt.name} maps have no typed wrapper."))
+            )
+            return
+        key: Typ | None = None
+        if wrapper is None:
+            key = self._schema_for(
+                d.key_type_id, d.key_size, hint + "Key", f"{d.name}.key", frozen=True
+            )
+            wrapper = "PerCpuTypedMap" if mt.is_percpu else "TypedMap"
+        value = self._schema_for(d.value_type_id, d.value_size, hint + "Value", f"{d.name}.value")
+        fname = self.module.claim("open_" + d.name)
+        self.exported.append(fname)
+        self.uses.update({wrapper, "MapHandle"})
+        if key is None:
+            ret = f"{wrapper}[{value.ann}]"
+            args = ["handle", f"value={value.expr}"]
+        else:
+            ret = f"{wrapper}[{key.ann}, {value.ann}]"
+            args = ["handle", f"key={key.expr}", f"value={value.expr}"]
+        doc = (
+            f"{shown}: {mt.name}, key {d.key_size} B, value {d.value_size} B, "
+            f"max_entries {d.max_entries}."
+        )
+        self.blocks.append("\n".join(_function(fname, ret, wrapper, args, doc)))
+
+    def _schema_for(
+        self, tid: int, size: int, hint: str, path: str, *, frozen: bool = False
+    ) -> Typ:
+        if tid:
+            return self.typ(tid, hint, path, frozen=frozen)
+        return self._cs("bytes", f"cs.Bytes({size})")
+
+    def render(self, source: str) -> str:
+        """The module text: docstring, imports, ``__all__``, then the blocks."""
+        first = doc_lines(f"Typed accessors for the maps of {c_quote(source)}.", LINE - 3)
+        head = [
+            '"""' + first[0],
+            *first[1:],
+            "",
+            "Generated by `typedmaps gen` from the object's BTF; regenerate instead of editing.",
+            '"""',
+        ]
+        if self.uses & {"csfield", "csfield_default", "csfield_noinit"}:
+            head += [
+                "",
+                "# construct-typing records call csfield() in dataclass defaults by design.",
+                "# ruff: noqa: RUF009",
+            ]
+        parts = ["\n".join(head)]
+        imports = _imports(self.uses)
+        if imports:
+            parts.append(imports)
+        exported = sorted(self.exported, key=_isort_key)
+        if exported:
+            all_names = "".join(f'    "{n}",\n' for n in exported)
+            parts.append(f"__all__ = [\n{all_names}]")
+        else:
+            parts.append("__all__: list[str] = []")
+        text = "\n\n".join(parts) + "\n"
+        if self.blocks:
+            text += "\n\n" + "\n\n\n".join(self.blocks) + "\n"
+        return text
 
 
-def _field(name: str, ann: str, value: str) -> str:
-    """``name: ann = value`` for a class body, split the way ruff format splits it."""
-    line = f"{name}: {ann} = {value}"
-    if len(line) + 4 <= LINE:
-        return line
+def _natural(a: str, b: str) -> int:
+    """Natural order of two identifiers, as ruff's ``__all__`` check (RUF022) compares them.
+
+    A run of digits compares as a number (right-aligned: the longer run is
+    larger, else the first differing digit decides); a run that starts with
+    0 on either side compares digit by digit, left-aligned; other characters
+    compare by code point.
+    """
+    i = j = 0
+    while True:
+        if i >= len(a) or j >= len(b):
+            return (i < len(a)) - (j < len(b))
+        ca, cb = a[i], b[j]
+        if ca.isdigit() and cb.isdigit():
+            left = ca == "0" or cb == "0"
+            bias = 0
+            while True:
+                da = i < len(a) and a[i].isdigit()
+                db = j < len(b) and b[j].isdigit()
+                if not da or not db:
+                    if da != db:
+                        return -1 if db else 1
+                    break
+                if a[i] != b[j]:
+                    if left:
+                        return -1 if a[i] < b[j] else 1
+                    bias = bias or (-1 if a[i] < b[j] else 1)
+                i += 1
+                j += 1
+            if bias:
+                return bias
+            continue
+        if ca != cb:
+            return -1 if ca < cb else 1
+        i += 1
+        j += 1
+
+
+def _member_rank(name: str) -> int:
+    if len(name) > 1 and name.isupper():
+        return 0  # SCREAMING_CASE constants
+    return 1 if name[:1].isupper() else 2  # classes, then everything else
+
+
+def _isort_key(name: str) -> tuple[int, object]:
+    return _member_rank(name), functools.cmp_to_key(_natural)(name)
+
+
+def docstring(text: str, indent: str) -> list[str]:
+    """A docstring for ``text`` (any characters: they are escaped), wrapped to :data:`LINE`."""
+    lines = doc_lines(text, LINE - len(indent) - 6)
+    if len(lines) == 1:
+        return [f'{indent}"""{lines[0]}"""']
+    return [f'{indent}"""{lines[0]}', *[f"{indent}{ln}" for ln in lines[1:]], f'{indent}"""']
+
+
+def _assign(indent: str, name: str, value: str) -> list[str]:
+    line = f"{indent}{name} = {value}"
+    if len(line) > LINE:
+        line += "  # noqa: E501"
+    return [line]
+
+
+def _field(name: str, ann: str, value: str) -> list[str]:
+    """``name: ann = value`` in a class body, laid out as ruff format lays it out.
+
+    A statement that no layout brings within the line length (very deep
+    arrays, very long names) is written on one line that ruff format and
+    the line-length check are told to leave alone.
+    """
+    line = f"    {name}: {ann} = {value}"
+    if len(line) <= LINE:
+        return [line]
     func, _, args = value.partition("(")
-    return f"{name}: {ann} = {func}(\n    {args[:-1]}\n)"
+    first = f"    {name}: {ann} = {func}("
+    inner = f"        {args[:-1]}"
+    if len(first) <= LINE and len(inner) <= LINE:
+        return [first, inner, "    )"]
+    return [line + "  # noqa: E501  # fmt: skip"]
 
 
-def _map_function(g: _Gen, d: MapDef) -> str | None:
-    mt = d.map_type
-    fname = f"open_{d.name}"
-    if not isinstance(mt, MapType):
-        return f"# {d.name}: map type {mt} is unknown to typedmaps; no accessor."
-    hint = camel_case(d.name)
-    value = _schema_for(g, d.value_type_id, d.value_size, hint + "Value", f"{d.name}.value")
-    wrapper = _WRAPPERS.get(mt)
-    if wrapper is not None:
-        g.uses.add(wrapper)
-        ret = f"{wrapper}[{value.ann}]"
-        args = ["handle", f"value={value.expr}"]
-    elif mt in _KEYED:
-        key = _schema_for(g, d.key_type_id, d.key_size, hint + "Key", f"{d.name}.key")
-        wrapper = "PerCpuTypedMap" if mt.is_percpu else "TypedMap"
-        g.uses.add(wrapper)
-        ret = f"{wrapper}[{key.ann}, {value.ann}]"
-        args = ["handle", f"key={key.expr}", f"value={value.expr}"]
-    else:
-        return f"# {d.name}: {mt.name} maps have no typed wrapper; no accessor."
-    doc = (
-        f"{d.name}: {mt.name}, key {d.key_size} B, value {d.value_size} B, "
-        f"max_entries {d.max_entries}."
-    )
+def _function(fname: str, ret: str, wrapper: str, args: list[str], doc: str) -> list[str]:
     sig = f"def {fname}(handle: MapHandle) -> {ret}:"
     if len(sig) > LINE:
-        sig = f"def {fname}(\n    handle: MapHandle,\n) -> {ret}:"
+        sig2 = [f"def {fname}(", "    handle: MapHandle,", f") -> {ret}:"]
+        if max(len(s) for s in sig2) > LINE:
+            sig2 = [f"def {fname}(handle: MapHandle) -> {ret}:  # noqa: E501  # fmt: skip"]
+    else:
+        sig2 = [sig]
     body = f"    return {wrapper}({', '.join(args)})"
-    if len(body) > LINE:
-        inner = "".join(f"        {a},\n" for a in args)
-        body = f"    return {wrapper}(\n{inner}    )"
-    return f'{sig}\n    """{doc}"""\n{body}'
-
-
-def _schema_for(g: _Gen, tid: int, size: int, hint: str, path: str) -> _Typ:
-    if tid:
-        return g.typ(tid, hint, path)
-    return _Typ("bytes", f"cs.Bytes({size})")
-
-
-def generate(btf: Btf, source: str = "a BPF object") -> str:
-    """The text of a module for every map declared in ``btf``'s ``.maps`` section.
-
-    Raises:
-        BtfError: a map's key or value type is unsupported (the message names
-            the map and field, e.g. ``flows.value.hdr.data[]``).
-    """
-    g = _Gen(btf)
-    g.taken.update({"cs", "enum", "dataclasses", "Sequence", "MapHandle"})
-    funcs: list[str] = []
-    exported: list[str] = []
-    for d in btf.map_defs():
-        f = _map_function(g, d)
-        if f is not None:
-            funcs.append(f)
-            if f.startswith("def "):
-                exported.append(f"open_{d.name}")
-    exported += [n for n in g.names.values()]
-    imports = _imports(g.uses)
-    doc = (
-        f'"""Typed accessors for the maps of {source}.\n\n'
-        "Generated by `typedmaps gen` from the object's BTF; regenerate instead of editing.\n"
-        '"""\n\n'
-        "# construct-typing records call csfield() in dataclass defaults by design.\n"
-        "# ruff: noqa: RUF009"
-    )
-    all_names = "".join(f'    "{n}",\n' for n in sorted(exported))
-    parts = [doc, imports, f"__all__ = [\n{all_names}]", *g.blocks, *funcs]
-    return parts[0] + "\n\n" + parts[1] + "\n\n" + "\n\n\n".join(parts[2:]) + "\n"
+    if len(body) <= LINE:
+        lines = [body]
+    else:
+        inner = [f"        {a}," for a in args]
+        if max(len(s) for s in inner) <= LINE:
+            lines = [f"    return {wrapper}(", *inner, "    )"]
+        else:
+            lines = [body + "  # noqa: E501  # fmt: skip"]
+    return [*sig2, *docstring(doc, "    "), *lines]
 
 
 def _imports(uses: set[str]) -> str:
-    std = []
-    if "dataclasses" in uses:
-        std.append("import dataclasses")
-    if "enum" in uses:
-        std.append("import enum")
-    if "Sequence" in uses:
-        std.append("from collections.abc import Sequence")
-    third = ["import construct as cs"]
-    ct: list[str] = sorted(
-        n
-        for n in (
-            "DataclassMixin",
-            "DataclassStruct",
-            "csfield",
-            "csfield_default",
-            "csfield_noinit",
-        )
-        if n in uses
-    )
-    if ct:
-        third.append(_from_import("construct_typed", ct))
-    tm: list[str] = sorted(
-        n
-        for n in (
-            "PerCpuTypedMap",
-            "TypedBloomFilter",
-            "TypedMap",
-            "TypedQueue",
-            "TypedStack",
-        )
-        if n in uses
-    )
-    tm.insert(0, "MapHandle")
-    ours: list[str] = sorted(
-        n
-        for n in (
-            "BitField",
-            "BoolInt",
-            "CharArray",
-            "EnumInt",
-            "Float32",
-            "OverlayEnd",
-            "UnionMember",
-            "UnionRecord",
-        )
-        if n in uses
-    )
+    std: list[str] = []
+    third: list[str] = []
+    for stmt, names in IMPORTABLE.items():
+        used = sorted(n for n in names if n in uses)
+        if not used:
+            continue
+        if stmt.startswith("import "):
+            (std if stmt == "import dataclasses" else third).append(stmt)
+        else:
+            third.append(_from_import(stmt.removeprefix("from ").removesuffix(" import"), used))
     # typedmaps is a dependency of the user's project: third-party, one block.
-    third.append(_from_import("typedmaps", tm))
-    if ours:
-        third.append(_from_import("typedmaps.btf", ours))
     return "\n\n".join(block for block in ("\n".join(std), "\n".join(third)) if block)
 
 
@@ -477,12 +714,33 @@ def _from_import(module: str, names: list[str]) -> str:
     return f"from {module} import (\n{inner})"
 
 
+def generate(btf: Btf, source: str = "a BPF object") -> str:
+    """The text of a module for every map declared in ``btf``'s ``.maps`` section.
+
+    Args:
+        btf: the object's BTF.
+        source: what the module docstring says it was made from (any text:
+            it is escaped).
+
+    Raises:
+        BtfError: a map's key or value type is unsupported (the message names
+            the map and field, e.g. ``flows.value.hdr.data[]``).
+    """
+    g = Generator(btf)
+    defs = btf.map_defs()
+    # Key records first decide which classes are frozen; then emit in map order.
+    g.freeze_reachable(d.key_type_id for d in defs)
+    for d in defs:
+        g.map_function(d)
+    return g.render(source)
+
+
 def generate_module(path: str | os.PathLike[str], module_doc: str | None = None) -> str:
     """Read an object file's BTF and return the module text (``typedmaps gen``).
 
     Raises:
-        MapError: the file cannot be read or has no BTF.
-        BtfError: a type is unsupported.
+        ObjectError: the file cannot be read or is not a valid object.
+        BtfError: the BTF is malformed or a type is unsupported.
     """
     btf = Btf.from_file(path)
-    return generate(btf, module_doc or os.path.basename(os.fspath(path)))
+    return generate(btf, module_doc or os.path.basename(os.fsdecode(path)))
