@@ -349,6 +349,9 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Module]
 _IMPORTER = r"""
 import json, os, sys
 import dataclasses, construct, construct_typed, typedmaps, typedmaps.btf, importlib.util
+for lib in (typedmaps, typedmaps.btf):  # load what the library loads lazily, before the hook
+    for name in lib.__all__:
+        getattr(lib, name)
 events = []
 ALLOWED = {"import", "exec", "compile", "object.__setattr__", "object.__getattr__",
            "sys._getframe", "builtins.id", "object.__delattr__", "code.__new__",
