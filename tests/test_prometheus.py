@@ -34,9 +34,9 @@ import typedmaps as tm
 from typedmaps.btf import Btf, Kind
 from typedmaps.prometheus import MapCollector, ip_address, metric_name, parse_address
 
+from .btf_builder import BtfBuilder
 from .conftest import MakeMap, bpf_object
 from .flow_records import PROTO_UDP, XDP_PASS, FlowKey, FlowStats, ProtoStats
-from .test_btf import BtfBuilder
 
 pytestmark = pytest.mark.bpf
 
