@@ -45,6 +45,11 @@ _LAZY: Final[dict[str, str]] = {
     "MapFlags": "flags",
     "MapType": "flags",
     "ProgramType": "flags",
+    "EventGroup": "events",
+    "EventStream": "events",
+    "PerfBuffer": "events",
+    "RingBuffer": "events",
+    "UserRingBuffer": "events",
     "MapHandle": "handle",
     "MapInfo": "handle",
     "num_possible_cpus": "handle",
@@ -60,6 +65,9 @@ _LAZY: Final[dict[str, str]] = {
     "TypedMap": "typed",
     "TypedQueue": "typed",
     "TypedStack": "typed",
+    "TypedPerfBuffer": "typed",
+    "TypedRingBuffer": "typed",
+    "TypedUserRingBuffer": "typed",
     "typed": "typed",
 }
 
@@ -81,12 +89,23 @@ if TYPE_CHECKING:
         SizeMismatchError,
         TypedMapsError,
     )
+    from .events import EventGroup, EventStream, PerfBuffer, RingBuffer, UserRingBuffer
     from .flags import AttachType, LinkType, MapCreateFlags, MapFlags, MapType, ProgramType
     from .handle import MapHandle, MapInfo, num_possible_cpus
     from .link import Link, LinkInfo
     from .object import BpfObject, GlobalVariable, Map
     from .program import Program, TestRunResult
-    from .typed import PerCpuTypedMap, TypedBloomFilter, TypedMap, TypedQueue, TypedStack, typed
+    from .typed import (
+        PerCpuTypedMap,
+        TypedBloomFilter,
+        TypedMap,
+        TypedPerfBuffer,
+        TypedQueue,
+        TypedRingBuffer,
+        TypedStack,
+        TypedUserRingBuffer,
+        typed,
+    )
 
 __all__ = [
     "ArgumentError",
@@ -94,6 +113,8 @@ __all__ = [
     "BatchError",
     "BpfObject",
     "CodecError",
+    "EventGroup",
+    "EventStream",
     "GlobalVariable",
     "IterationAbortedError",
     "KeyExistsError",
@@ -115,15 +136,21 @@ __all__ = [
     "NotSupportedError",
     "ObjectError",
     "PerCpuTypedMap",
+    "PerfBuffer",
     "Program",
     "ProgramType",
+    "RingBuffer",
     "SizeMismatchError",
     "TestRunResult",
     "TypedBloomFilter",
     "TypedMap",
     "TypedMapsError",
+    "TypedPerfBuffer",
     "TypedQueue",
+    "TypedRingBuffer",
     "TypedStack",
+    "TypedUserRingBuffer",
+    "UserRingBuffer",
     "num_possible_cpus",
     "typed",
 ]

@@ -214,9 +214,21 @@ _PERF_EVENT_OPEN: Final = {
 
 
 def perf_event_open(
-    ev_type: int, config: int, *, sample: int, freq: bool, pid: int, cpu: int, op: str
+    ev_type: int,
+    config: int,
+    *,
+    sample: int,
+    freq: bool,
+    pid: int,
+    cpu: int,
+    op: str,
+    sample_type: int = 0,
 ) -> int:
-    """A new perf event fd (close-on-exec), for a BPF program to attach to."""
+    """A new perf event fd (close-on-exec), for a BPF program to attach to.
+
+    ``sample_type``: what each sample records (PERF_SAMPLE_RAW for the
+    BPF_OUTPUT events behind a perf buffer, in events.py).
+    """
     nr = _PERF_EVENT_OPEN.get(platform.machine())
     if nr is None:
         raise NotSupportedError(
@@ -228,6 +240,7 @@ def perf_event_open(
     attr.config = config
     attr.sample_period_or_freq = sample
     attr.flags = PERF_ATTR_FREQ if freq else 0
+    attr.sample_type = sample_type
     attr.wakeup_events = 1
     libc = _ffi.get_libc()
     ffi.errno = 0

@@ -59,6 +59,7 @@ a ``cs.Array`` value is a ``ListContainer``, an ``Enum`` value is
 ``EnumInteger | EnumIntegerString``.
 """
 
+from .events import TypedPerfBuffer, TypedRingBuffer, TypedUserRingBuffer
 from .factory import AnyTyped, typed
 from .keyed import TypedMap
 from .keyless import TypedBloomFilter, TypedQueue, TypedStack
@@ -69,7 +70,10 @@ __all__ = [
     "PerCpuTypedMap",
     "TypedBloomFilter",
     "TypedMap",
+    "TypedPerfBuffer",
     "TypedQueue",
+    "TypedRingBuffer",
     "TypedStack",
+    "TypedUserRingBuffer",
     "typed",
 ]

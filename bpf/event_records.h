@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The records bpf/ringbuf.bpf.c and bpf/perfbuf.bpf.c emit (little-endian).
+ *
+ * struct event (32 bytes): one fixed-size record
+ *   seq    per-CPU sequence number: 0, 1, 2, ... on each CPU
+ *   ts_ns  bpf_ktime_get_ns() when it was made
+ *   tgid   the process that made it (the test runner for test runs)
+ *   cpu    the CPU the program ran on
+ *   kind   EV_TEST_RUN for test runs, EV_SYSCALL from the tracepoint
+ *   value  the caller's argument (test runs), the syscall number (tracepoint)
+ *
+ * struct var_event (16 + len bytes): a fixed header, then len bytes of data,
+ * each byte (seq + i) & 0xff. len is seq % (var_max + 1), at most VAR_MAX.
+ */
+#ifndef EVENT_RECORDS_H
+#define EVENT_RECORDS_H
+
+#include <linux/types.h>
+
+#define VAR_MAX 64
+#define EV_TEST_RUN 1
+#define EV_SYSCALL 2
+#define MAX_CPUS 64
+
+/* What a test run is asked to do: the u64 arguments of the raw_tp context. */
+enum emit_mode {
+	MODE_FIXED = 0,		/* count struct event records */
+	MODE_VAR = 1,		/* count struct var_event records of 16..16+var_max bytes */
+	MODE_DISCARD = 2,	/* count reservations, every param-th discarded (ring buffer) */
+	MODE_MIXED = 3,		/* struct event, but every param-th is a 20-byte var_event */
+};
+
+struct event {
+	__u64 seq;
+	__u64 ts_ns;
+	__u32 tgid;
+	__u32 cpu;
+	__u32 kind;
+	__u32 value;
+};
+
+struct var_event {
+	__u64 seq;
+	__u32 len;
+	__u32 cpu;
+	__u8 data[VAR_MAX];
+};
+
+#endif
