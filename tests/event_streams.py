@@ -150,3 +150,14 @@ def event_fds() -> dict[int, str]:
 
 def seqs(records: list[Any]) -> list[int]:
     return [r.seq for r in records]
+
+
+def raw_of(exc: tm.CodecError) -> bytes:
+    """The raw record a decode error carries."""
+    assert isinstance(exc.value, bytes)
+    return exc.value
+
+
+def seq_of(exc: tm.CodecError) -> int:
+    """The sequence number at the start of the raw record a decode error carries."""
+    return int.from_bytes(raw_of(exc)[:8], "little")

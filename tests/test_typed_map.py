@@ -247,11 +247,11 @@ def test_typed_map_refuses_other_kinds(
     assert map_type.name in str(info.value)
 
 
-def test_ringbuf_has_no_wrapper(make_map: MakeMap) -> None:
+def test_ringbuf_is_not_a_typed_map(make_map: MakeMap) -> None:
     h = make_map(tm.MapType.RINGBUF, key_size=0, value_size=0, max_entries=4096)
-    with pytest.raises(tm.NotSupportedError, match="no typed wrapper"):
+    with pytest.raises(tm.NotSupportedError, match="use TypedRingBuffer"):
         tm.TypedMap(h, key=cs.Int32ul, value=cs.Int64ul)
-    with pytest.raises(tm.NotSupportedError, match="not a key/value map"):
+    with pytest.raises(tm.NotSupportedError, match="carry records, not keys"):
         tm.typed(h, key=cs.Int32ul, value=cs.Int64ul)
 
 

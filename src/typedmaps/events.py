@@ -55,6 +55,7 @@ as every typed wrapper does.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno as _errno
 import math
 import os
@@ -63,6 +64,7 @@ import sys
 import threading
 import time
 import warnings
+import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from itertools import repeat
@@ -455,7 +457,7 @@ class EventStream(_Reading[T_co]):
     of :mod:`typedmaps.typed` (``T_co`` is ``bytes`` or the record type).
     """
 
-    __slots__ = ("_h", "_lock", "_pending", "_reader", "_what")
+    __slots__ = ("_groups", "_h", "_lock", "_pending", "_reader", "_what")
 
     _reader: Any
 
@@ -467,6 +469,7 @@ class EventStream(_Reading[T_co]):
         self._what = f"{what} {handle.name!r}"
         self._lock = threading.Lock()
         self._pending: deque[list[Any] | CodecError] = deque()
+        self._groups: weakref.WeakSet[EventGroup[Any]] = weakref.WeakSet()
         fd = os.dup(handle.fileno())
         try:
             reader = open_reader(fd)
@@ -533,6 +536,8 @@ class EventStream(_Reading[T_co]):
         """
         if self._life.close():
             self._h.close()
+            for group in list(self._groups):
+                group._kick()  # its epoll set loses this stream's fd: say so
 
     def __repr__(self) -> str:
         state = ", closed" if self._life.closed else ""
@@ -687,7 +692,7 @@ class EventGroup(_Reading[tuple[EventStream[T_co], T_co]]):
     ends.
     """
 
-    __slots__ = ("_error", "_streams")
+    __slots__ = ("_error", "_kick_fd", "_lock", "_streams")
 
     def __init__(self, streams: Iterable[EventStream[T_co]]) -> None:
         members = list(streams)
@@ -698,9 +703,31 @@ class EventGroup(_Reading[tuple[EventStream[T_co], T_co]]):
             raise CodecError("streams", members, "a stream is listed twice", action="use")
         self._streams: list[EventStream[T_co]] = members
         self._error: CodecError | None = None
-        self._setup_wait(
-            "EventGroup", [(s.fileno(), select.EPOLLIN) for s in members], lambda: None
-        )
+        self._lock = threading.Lock()
+        fds = [(s.fileno(), select.EPOLLIN) for s in members]
+        # A stream that closes takes its epoll fd out of this set, readiness
+        # and all: it kicks this eventfd instead, so that waiters notice.
+        kick = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+        try:
+            self._setup_wait("EventGroup", [*fds, (kick, select.EPOLLIN)], lambda: os.close(kick))
+        except BaseException:
+            os.close(kick)
+            raise
+        self._kick_fd = kick
+        for s in members:
+            s._groups.add(self)
+
+    def _kick(self) -> None:
+        """Wake the group's waiters (a stream of it was closed)."""
+        life = self._life
+        try:
+            life.enter()
+        except MapClosedError:
+            return
+        try:
+            os.eventfd_write(self._kick_fd, 1)
+        finally:
+            life.leave()
 
     @property
     def streams(self) -> Sequence[EventStream[T_co]]:
@@ -708,6 +735,12 @@ class EventGroup(_Reading[tuple[EventStream[T_co], T_co]]):
         return tuple(self._streams)
 
     def _take(self, limit: int | None) -> list[tuple[EventStream[T_co], T_co]]:
+        with self._lock:
+            return self._take_locked(limit)
+
+    def _take_locked(self, limit: int | None) -> list[tuple[EventStream[T_co], T_co]]:
+        with contextlib.suppress(BlockingIOError):
+            os.eventfd_read(self._kick_fd)  # reset: the streams are checked below
         err = self._error
         if err is not None:
             self._error = None

@@ -457,6 +457,24 @@ class Map(MapHandle):
                     out[name] = GlobalVariable(name, offset, size)
             return out
 
+    def _object_btf(self) -> bytes | None:
+        """The raw BTF of the object this map belongs to, or None if it has none.
+
+        Ring buffers, perf event arrays and other maps the kernel keeps
+        without a value type still have their record types in the object.
+        """
+        ptr = self._obj._ptr
+        if self._obj._state is _State.CLOSED or ptr == NULL:
+            raise self._unusable()
+        btf = self._lib.bpf_object__btf(ptr)
+        if btf == NULL:
+            return None
+        size = ffi.new("__u32 *")
+        data = self._lib.btf__raw_data(btf, size)
+        if data == NULL:
+            return None
+        return bytes(ffi.buffer(data, size[0]))
+
     def set_variable(self, name: str, value: bytes) -> None:
         """Before load: set one global variable inside :attr:`initial_value`.
 

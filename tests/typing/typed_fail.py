@@ -53,3 +53,13 @@ def keyless_has_no_mapping_api(h: tm.MapHandle) -> None:
     q = tm.TypedQueue(h, value=cs.Int32ul)
     len(q)  # E: arg-type
     q[0]  # E: index
+
+
+def wrong_records_in_streams(m: tm.MapHandle, u: tm.MapHandle, k: FlowKey) -> None:
+    ev = tm.TypedRingBuffer(m, value=DataclassStruct(Event))
+    _stats: list[FlowStats] = ev.consume()  # E: assignment
+    _one: Event = ev.poll(1)  # E: assignment
+    ub = tm.TypedUserRingBuffer(u, value=DataclassStruct(Event))
+    ub.push(k)  # E: arg-type
+    ub.push_many([k])  # E: list-item
+    tm.UserRingBuffer(u).push(Event(pid=1, comm=b""))  # E: arg-type

@@ -142,3 +142,47 @@ def chosen_by_type(h: tm.MapHandle) -> None:
     from_btf = tm.typed(h)
     if isinstance(from_btf, tm.TypedMap):
         assert_type(from_btf[0], Any)
+
+
+async def event_streams(
+    m: tm.MapHandle, h: tm.MapHandle, u: tm.MapHandle, raw: tm.RingBuffer
+) -> None:
+    ev = tm.TypedRingBuffer(m, value=DataclassStruct(Event))
+    assert_type(ev, tm.TypedRingBuffer[Event])
+    assert_type(ev.consume(), list[Event])
+    assert_type(ev.poll(0.5), list[Event])
+    assert_type(ev.poll(None), list[Event])
+    assert_type(await ev.apoll(1), list[Event])
+    for e in ev:
+        assert_type(e, Event)
+    async for a in ev:
+        assert_type(a, Event)
+    assert_type(ev.fileno(), int)
+    pb = tm.TypedPerfBuffer(h, value=cs.Int64ul, pages=8)
+    assert_type(pb, tm.TypedPerfBuffer[int])
+    assert_type(pb.lost, int)
+    assert_type(pb.lost_by_cpu, list[int])
+    assert_type(raw.consume(), list[bytes])
+    assert_type(tm.PerfBuffer(h).poll(1), list[bytes])
+    group = tm.EventGroup([ev, tm.TypedRingBuffer(m, value=DataclassStruct(Event))])
+    assert_type(group.poll(1), list[tuple[tm.EventStream[Event], Event]])
+    for src, rec in group:
+        assert_type(src, tm.EventStream[Event])
+        assert_type(rec, Event)
+    mixed = tm.EventGroup([ev, raw])
+    for _, r in mixed.consume():
+        assert_type(r, object)  # the join of the streams' record types
+    ub = tm.TypedUserRingBuffer(u, value=DataclassStruct(Event))
+    assert_type(ub, tm.TypedUserRingBuffer[Event])
+    ub.push(Event(pid=1, comm=b"x"))
+    assert_type(ub.push_many([Event(pid=1, comm=b"x")]), int)
+    bu = tm.UserRingBuffer(u)
+    view = bu.reserve(8, timeout=1.0)
+    assert_type(view, memoryview)
+    bu.submit(view)
+    by_name = tm.typed(m, value="event")
+    if isinstance(by_name, tm.TypedRingBuffer):
+        assert_type(by_name.consume(), list[Any])
+    chosen = tm.typed(m, value=DataclassStruct(Event))
+    if isinstance(chosen, tm.TypedRingBuffer):
+        assert_type(chosen.consume(), list[Event])

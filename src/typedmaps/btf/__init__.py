@@ -89,7 +89,7 @@ from ._constructs import (
     UnionRecord,
     c_string,
 )
-from ._maps import iter_types, map_btf, map_schemas
+from ._maps import iter_types, map_btf, map_schemas, named_schema, named_type, object_btf
 from ._records import CharBytes, FrozenDataclassStruct, ListArray, OpenIntEnum, TupleArray
 from ._types import (
     MODIFIERS,
@@ -141,4 +141,7 @@ __all__ = [
     "iter_types",
     "map_btf",
     "map_schemas",
+    "named_schema",
+    "named_type",
+    "object_btf",
 ]

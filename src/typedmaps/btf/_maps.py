@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import construct as cs
 
@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from ..handle import MapHandle
 
 from ._btf import Btf
-from ._types import BtfError, BtfType, Kind
+from ._types import MODIFIERS, BtfError, BtfType, Kind
 
 # ---------------------------------------------------------------------------- maps
 
@@ -78,3 +78,72 @@ def iter_types(btf: Btf, kinds: frozenset[Kind] | None = None) -> Iterator[BtfTy
     for t in btf.types[1:]:
         if kinds is None or t.kind in kinds:
             yield t
+
+
+# ---------------------------------------------------------------------------- types by name
+
+#: Kinds a record type can be, in the order a bare name is looked up.
+_DATA_KINDS: Final = (Kind.STRUCT, Kind.UNION, Kind.TYPEDEF, Kind.ENUM, Kind.ENUM64, Kind.INT)
+_PREFIXES: Final = {"struct": Kind.STRUCT, "union": Kind.UNION, "enum": Kind.ENUM}
+
+
+def named_type(btf: Btf, name: str) -> BtfType:
+    """A data type of ``btf`` by its C name: ``"event"``, ``"struct event"``, ``"__u32"``.
+
+    A bare name is looked up as a struct, then a union, a typedef, an enum
+    and an integer type; ``struct``/``union``/``enum`` in front pick the kind.
+
+    Raises:
+        BtfError: no such type (the message lists some names that exist).
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise BtfError("type", f"a type name is needed, got {name!r}")
+    words = name.split()
+    kinds: tuple[Kind, ...] = _DATA_KINDS
+    if len(words) == 2 and words[0] in _PREFIXES:
+        kinds = (_PREFIXES[words[0]], Kind.ENUM64) if words[0] == "enum" else (_PREFIXES[words[0]],)
+        words = words[1:]
+    if len(words) != 1:
+        raise BtfError("type", f"{name!r} is not a C type name")
+    want = words[0]
+    by_kind: dict[Kind, BtfType] = {}
+    for t in btf.types[1:]:
+        if t.name == want and t.kind in kinds and t.kind not in by_kind:
+            by_kind[t.kind] = t
+    for k in kinds:
+        if k in by_kind:
+            return by_kind[k]
+    known = sorted({t.name for t in btf.types[1:] if t.name and t.kind in _DATA_KINDS})
+    shown = ", ".join(known[:12]) + (", ..." if len(known) > 12 else "")
+    raise BtfError("type", f"no type named {name!r} in the BTF (it has: {shown or 'none'})")
+
+
+def named_schema(btf: Btf, name: str, what: str = "value") -> cs.Construct[Any, Any]:
+    """The construct schema of the type named ``name`` (see :func:`named_type`).
+
+    Raises:
+        BtfError: no such type, or one that has no fixed size or cannot be encoded.
+    """
+    t = named_type(btf, name)
+    if t.kind in MODIFIERS and not t.ref:
+        raise BtfError(what, f"{name!r} names void")
+    return btf.schema(t.id, what)
+
+
+def object_btf(handle: MapHandle) -> Btf:
+    """The BTF with a map's types: its BpfObject's, or the kernel's for the map.
+
+    A map of a :class:`~typedmaps.BpfObject` gets the object's BTF, which
+    has every type of the program even when the kernel keeps the map
+    without BTF (ring buffers, perf event arrays, queues); any other handle
+    gets the BTF the kernel keeps with the map.
+
+    Raises:
+        BtfError: neither has BTF.
+    """
+    raw_of = getattr(handle, "_object_btf", None)
+    if raw_of is not None:
+        raw = raw_of()
+        if raw is not None:
+            return Btf.from_bytes(raw)
+    return map_btf(handle)

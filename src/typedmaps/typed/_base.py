@@ -45,9 +45,13 @@ _DRAIN_TYPES: Final = frozenset(
     {MapType.HASH, MapType.PERCPU_HASH, MapType.LRU_HASH, MapType.LRU_PERCPU_HASH}
 )
 #: Map types that are not key/value stores from user space: no typed wrapper fits.
-_NO_WRAPPER: Final = frozenset(
-    {MapType.UNSPEC, MapType.RINGBUF, MapType.USER_RINGBUF, MapType.ARENA}
-)
+_NO_WRAPPER: Final = frozenset({MapType.UNSPEC, MapType.ARENA})
+#: Event stream maps: records flow through them (typed/events.py).
+_STREAMS: Final = {
+    MapType.RINGBUF: "TypedRingBuffer",
+    MapType.PERF_EVENT_ARRAY: "TypedPerfBuffer",
+    MapType.USER_RINGBUF: "TypedUserRingBuffer",
+}
 _MISSING: Final[Any] = object()
 #: Full reads decode and hand out records this many at a time (see _KeyedMap._slices).
 _SLICE: Final = 128
@@ -60,6 +64,9 @@ def _wrapper_for(mt: MapType) -> str | None:
     """The name of the typed wrapper that fits a map type, or None."""
     if mt in _NO_WRAPPER:
         return None
+    stream = _STREAMS.get(mt)
+    if stream is not None:
+        return stream
     if mt.is_percpu:
         return "PerCpuTypedMap"
     if mt is MapType.QUEUE:

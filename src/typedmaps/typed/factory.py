@@ -10,11 +10,12 @@ from ..codec import Codec
 from ..errors import NotSupportedError
 from ..flags import MapType
 from ..handle import MapHandle
-from ._base import K, V, _wrapper_for
+from ._base import _STREAMS, K, V, _wrapper_for
 
 if TYPE_CHECKING:
     import construct
 
+from .events import TypedPerfBuffer, TypedRingBuffer, TypedUserRingBuffer
 from .keyed import TypedMap
 from .keyless import TypedBloomFilter, TypedQueue, TypedStack
 from .percpu import PerCpuTypedMap
@@ -23,7 +24,8 @@ from .percpu import PerCpuTypedMap
 
 AnyTyped: TypeAlias = (
     "TypedMap[Any, Any] | PerCpuTypedMap[Any, Any] | TypedQueue[Any] "
-    "| TypedStack[Any] | TypedBloomFilter[Any]"
+    "| TypedStack[Any] | TypedBloomFilter[Any] | TypedRingBuffer[Any] | TypedPerfBuffer[Any] "
+    "| TypedUserRingBuffer[Any]"
 )
 """Whatever :func:`typed` may return when the schemas come from BTF."""
 
@@ -41,7 +43,14 @@ def typed(
     *,
     value: construct.Construct[V, V] | Codec[V],
 ) -> (
-    TypedQueue[V] | TypedStack[V] | TypedBloomFilter[V] | TypedMap[Any, V] | PerCpuTypedMap[Any, V]
+    TypedQueue[V]
+    | TypedStack[V]
+    | TypedBloomFilter[V]
+    | TypedMap[Any, V]
+    | PerCpuTypedMap[Any, V]
+    | TypedRingBuffer[V]
+    | TypedPerfBuffer[V]
+    | TypedUserRingBuffer[V]
 ): ...
 @overload
 def typed(
@@ -50,7 +59,7 @@ def typed(
     key: construct.Construct[K, K] | Codec[K],
 ) -> TypedMap[K, Any] | PerCpuTypedMap[K, Any]: ...
 @overload
-def typed(handle: MapHandle) -> AnyTyped: ...
+def typed(handle: MapHandle, *, key: str | None = None, value: str | None = None) -> AnyTyped: ...
 def typed(handle: MapHandle, *, key: Any = None, value: Any = None) -> AnyTyped:
     """Wrap ``handle`` in the typed wrapper its map type needs.
 
@@ -60,24 +69,33 @@ def typed(handle: MapHandle, *, key: Any = None, value: Any = None) -> AnyTyped:
     per-CPU (PERCPU_HASH, ...)  :class:`PerCpuTypedMap`
     QUEUE / STACK               :class:`TypedQueue` / :class:`TypedStack`
     BLOOM_FILTER                :class:`TypedBloomFilter`
+    RINGBUF                     :class:`TypedRingBuffer`
+    PERF_EVENT_ARRAY            :class:`TypedPerfBuffer`
+    USER_RINGBUF                :class:`TypedUserRingBuffer`
     any other keyed map         :class:`TypedMap`
     ==========================  ===========================
 
     A schema not given comes from the map's BTF (``typedmaps.btf``), so
     ``typed(obj.maps["flows"])`` works for maps of a BPF object built with
-    ``-g``. Keyless maps take only ``value=``.
+    ``-g``. Keyless maps and event streams take only ``value=``. A schema
+    may also be the name of a type in the BTF (``value="event"``,
+    ``value="struct event"``): event streams need that or a schema, since
+    the kernel keeps no record type for them; the name is looked up in the
+    BpfObject's BTF for an object's map, else in the BTF the kernel keeps
+    with the map.
 
     Static typing: the map type is known only at run time, so the return
     type is the union of the wrappers that fit the arguments given
     (``TypedMap[K, V] | PerCpuTypedMap[K, V]`` with both schemas; with no
-    schemas every wrapper, element types Any). Narrow it with
+    schemas, or names, every wrapper, element types Any). Narrow it with
     ``isinstance``, or call the wrapper class directly when you know the
     map type: that gives the exact type.
 
     Raises:
-        NotSupportedError: the map type has no typed wrapper (RINGBUF, ...),
-            ``key=`` was given for a keyless map, or a schema is missing and
-            BTF schemas are not available.
+        NotSupportedError: the map type has no typed wrapper (ARENA, ...),
+            ``key=`` was given for a keyless map or an event stream, or a
+            schema is missing and BTF schemas are not available.
+        BtfError: a type name is not in the BTF (or the map has none).
         SizeMismatchError: a schema's size differs from the map's.
     """
     if not isinstance(handle, MapHandle):
@@ -90,13 +108,30 @@ def typed(handle: MapHandle, *, key: Any = None, value: Any = None) -> AnyTyped:
             "typed",
             f"the {mt.name} map {handle.name!r} is not a key/value map: no typed wrapper fits",
         )
-    keyless = mt.is_keyless
+    stream = mt in _STREAMS
+    keyless = mt.is_keyless or stream
     if keyless and key is not None:
+        what = "carry records, not keys" if stream else "have no keys"
         raise NotSupportedError(
             _errno.EINVAL,
             "typed",
-            f"{mt.name} maps have no keys: pass only value= (or use {wrapper}(h, value=...))",
+            f"{mt.name} maps {what}: pass only value= (or use {wrapper}(h, value=...))",
         )
+    if isinstance(key, str) or isinstance(value, str):
+        key, value = _named_schemas(handle, key, value)
+    if stream:
+        if value is None:
+            raise NotSupportedError(
+                _errno.EINVAL,
+                "typed",
+                f"the kernel keeps no record type for the {mt.name} map {handle.name!r}: pass "
+                'value= a schema, or the name of a type in the object\'s BTF (value="event")',
+            )
+        if mt is MapType.RINGBUF:
+            return TypedRingBuffer(handle, value=value)
+        if mt is MapType.PERF_EVENT_ARRAY:
+            return TypedPerfBuffer(handle, value=value)
+        return TypedUserRingBuffer(handle, value=value)
     if value is None or (key is None and not keyless):
         btf_key, btf_value = _btf_schemas(handle)
         value = btf_value if value is None else value
@@ -117,18 +152,39 @@ def typed(handle: MapHandle, *, key: Any = None, value: Any = None) -> AnyTyped:
     return TypedMap(handle, key=key, value=value)
 
 
-def _btf_schemas(handle: MapHandle) -> tuple[Any, Any]:
-    """The (key, value) schemas from the map's BTF, via typedmaps.btf (imported lazily)."""
+def _btf_module() -> Any:
     try:
-        btf = importlib.import_module("typedmaps.btf")
+        return importlib.import_module("typedmaps.btf")
     except ModuleNotFoundError as exc:
         if exc.name != "typedmaps.btf":
             raise
+        return None
+
+
+def _named_schemas(handle: MapHandle, key: Any, value: Any) -> tuple[Any, Any]:
+    """Schemas for the arguments that are type names, from the BTF that has the map's types."""
+    btf = _btf_module()
+    if btf is None:
+        raise NotSupportedError(
+            _errno.EOPNOTSUPP, "typed", "type names need BTF support (typedmaps.btf)"
+        )
+    types = btf.object_btf(handle)
+    if isinstance(key, str):
+        key = btf.named_schema(types, key, "key")
+    if isinstance(value, str):
+        value = btf.named_schema(types, value, "value")
+    return key, value
+
+
+def _btf_schemas(handle: MapHandle) -> tuple[Any, Any]:
+    """The (key, value) schemas from the map's BTF, via typedmaps.btf (imported lazily)."""
+    btf = _btf_module()
+    if btf is None:
         raise NotSupportedError(
             _errno.EOPNOTSUPP,
             "typed",
             f"schemas are needed for the {handle.map_type.name} map {handle.name!r}: pass "
             "key= and value= (this typedmaps has no BTF schema support)",
-        ) from None
+        )
     schemas: tuple[Any, Any] = btf.map_schemas(handle)
     return schemas
