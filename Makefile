@@ -2,7 +2,7 @@
 # system packages, bpffs, the .venv with `pip install -e '.[dev,docs]'`, and the BPF objects.
 #   make demo    run the main job (load a flow-accounting XDP program, show typed maps)
 #   make test    pytest on real kernel maps + mypy --strict + ruff
-#   make bench   the benchmark suite (bench/), C vs MapHandle vs TypedMap vs BCC
+#   make bench   the benchmark suite (bench/), C vs MapHandle vs TypedMap vs BCC, then event streams
 #   make docs    the documentation site, strictly (any warning fails), into build/site
 #   make docs-check   open it in headless Chromium: render checks + screenshots (build/docs-check)
 #   make dist    sdist + wheel into build/dist (the wheel is built from the sdist)
@@ -107,6 +107,7 @@ demo: setup
 bench: setup
 	$(PY) bench/run.py $(BENCH_ARGS)
 	$(PY) bench/lifetime.py
+	$(PY) bench/events.py $(EVENTS_BENCH_ARGS)
 
 # The site: mkdocs.yml sets strict mode (every warning fails) and build/site;
 # tools/mkdocs_hooks.py generates the API reference from __all__.

@@ -12,6 +12,7 @@
  *
  * struct var_event (16 + len bytes): a fixed header, then len bytes of data,
  * each byte (seq + i) & 0xff. len is seq % (var_max + 1), at most VAR_MAX.
+ * struct var_record is its declaration with a flexible array.
  */
 #ifndef EVENT_RECORDS_H
 #define EVENT_RECORDS_H
@@ -45,6 +46,16 @@ struct var_event {
 	__u32 len;
 	__u32 cpu;
 	__u8 data[VAR_MAX];
+};
+
+/* The same record as a C programmer declares a variable-size one: a flexible
+ * array for the tail (the BTF of this type reads as a 16-byte head and the
+ * rest of the record). */
+struct var_record {
+	__u64 seq;
+	__u32 len;
+	__u32 cpu;
+	__u8 data[];
 };
 
 #endif

@@ -33,6 +33,7 @@ __u64 next_seq[MAX_CPUS];
 /* BTF anchors for user space (see ringbuf.bpf.c). */
 struct event *unused_event __attribute__((unused));
 struct var_event *unused_var_event __attribute__((unused));
+struct var_record *unused_var_record __attribute__((unused));
 
 struct loop_ctx {
 	void *ctx;

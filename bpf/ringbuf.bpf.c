@@ -38,6 +38,7 @@ __u64 next_seq[MAX_CPUS];
  * types by name in the object's BTF (typedmaps gen --type event). */
 struct event *unused_event __attribute__((unused));
 struct var_event *unused_var_event __attribute__((unused));
+struct var_record *unused_var_record __attribute__((unused));
 
 struct loop_ctx {
 	__u64 mode;

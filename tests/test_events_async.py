@@ -191,5 +191,5 @@ def test_group_arguments_are_checked() -> None:
     with loaded("ringbuf") as one, tm.RingBuffer(one.maps["events"]) as a:
         with pytest.raises(TypeError, match="event streams"):
             tm.EventGroup([a, object()])  # type: ignore[arg-type]
-        with pytest.raises(tm.CodecError, match="twice"):
+        with pytest.raises(tm.ArgumentError, match="twice"):
             tm.EventGroup([a, a])

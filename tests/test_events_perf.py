@@ -126,7 +126,7 @@ def test_tracepoint_samples_of_this_process() -> None:
 def test_pages_must_be_a_power_of_two(make_map: MakeMap) -> None:
     h = make_map(tm.MapType.PERF_EVENT_ARRAY, key_size=4, value_size=4, max_entries=2)
     for bad in (0, 3, -1, True, 1.0, "8"):
-        with pytest.raises(tm.CodecError, match="power of two"):
+        with pytest.raises(tm.ArgumentError, match="power of two"):
             tm.PerfBuffer(h, pages=bad)  # type: ignore[arg-type]
     assert not h.closed
 
@@ -145,3 +145,14 @@ def test_close_releases_the_events_and_the_map_slots() -> None:
         assert em.counter("dropped") == 1
         with pytest.raises(tm.MapClosedError):
             _ = pb.lost
+
+
+def test_max_records_across_cpus() -> None:
+    with loaded("perfbuf") as em, tm.TypedPerfBuffer(em.maps["samples"], value=EVENT) as pb:
+        em.emit(3, cpu=0)
+        em.emit(3, cpu=1)
+        first = pb.consume(max_records=4)
+        assert [(e.cpu, e.seq) for e in first] == [(0, 0), (0, 1), (0, 2), (1, 0)]
+        assert [(e.cpu, e.seq) for e in pb.consume(max_records=1)] == [(1, 1)]
+        em.emit(1, cpu=0)
+        assert [(e.cpu, e.seq) for e in pb.consume()] == [(0, 3), (1, 2)]

@@ -7,7 +7,9 @@ counters and with the sequence numbers in the records.
 
 from __future__ import annotations
 
+import copy
 import os
+import pickle
 import selectors
 import struct
 import threading
@@ -309,3 +311,32 @@ def test_standalone_ring_map_reads_nothing_and_closes(make_map: MakeMap) -> None
         assert rb.consume() == []
         assert rb.poll(0.01) == []
     assert h.closed
+
+
+def test_max_records_leaves_the_rest_in_the_ring() -> None:
+    with loaded("ringbuf") as em, tm.TypedRingBuffer(em.maps["events"], value=EVENT) as ev:
+        em.emit(6)
+        em.emit(4, MODE_VAR, 8)  # records of other sizes: the header walk, not one run
+        assert seqs(ev.consume(max_records=2)) == [0, 1]
+        assert seqs(ev.poll(1, max_records=3)) == [2, 3, 4]
+        assert seqs(ev.consume(max_records=1)) == [5]
+        with pytest.raises(tm.CodecError):
+            ev.consume(max_records=2)  # seq 6 has 22 bytes
+        with pytest.raises(tm.CodecError):
+            ev.consume(max_records=1)  # seq 7
+        for bad in (0, -1, True, 1.5):
+            with pytest.raises(tm.ArgumentError, match="max_records"):
+                ev.consume(max_records=bad)  # type: ignore[arg-type]
+    with loaded("ringbuf") as em, tm.RingBuffer(em.maps["events"]) as rb:
+        em.emit(5, MODE_VAR, 8)
+        assert [len(r) for r in rb.consume(max_records=2)] == [16, 17]
+        assert [len(r) for r in rb.consume()] == [18, 19, 20]
+
+
+def test_streams_refuse_copy_and_pickle() -> None:
+    with loaded("ringbuf") as em, tm.TypedRingBuffer(em.maps["events"], value=EVENT) as ev:
+        for make in (copy.copy, copy.deepcopy, pickle.dumps):
+            with pytest.raises(tm.ArgumentError, match="cannot be"):
+                make(ev)
+        with tm.EventGroup([ev]) as group, pytest.raises(tm.ArgumentError):
+            copy.copy(group)

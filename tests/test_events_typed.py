@@ -216,3 +216,13 @@ def test_values_that_construct_refuses_are_errors_too() -> None:
         assert len(got) == 1
         assert [seq_of(e) for e in errors] == [1, 2]
     assert schema.sizeof() == 32
+
+
+def test_a_flexible_array_in_btf_is_the_variable_tail() -> None:
+    with loaded("ringbuf") as em, tm.typed(em.maps["events"], value="var_record") as ev:
+        assert isinstance(ev, tm.TypedRingBuffer)
+        em.emit(5, MODE_VAR, 8)
+        got = ev.consume()
+        assert [(r.seq, r.len, bytes(r.data)) for r in got] == [
+            (s, s % 9, var_data(s, s % 9)) for s in range(5)
+        ]

@@ -83,7 +83,7 @@ def test_reserve_submit_and_discard() -> None:
         assert em.counter("drained") == 2  # the discarded one was skipped
         with pytest.raises(ValueError, match="released"):
             a[0] = 1  # a submitted record can no longer be written
-        with pytest.raises(tm.CodecError, match="not a reservation"):
+        with pytest.raises(tm.ArgumentError, match="not a reservation"):
             ub.submit(a)
         short = ub.reserve(8)
         short[:] = bytes(8)
@@ -138,13 +138,13 @@ def test_tracepoint_drains_what_was_pushed() -> None:
 def test_records_that_can_never_fit_are_refused(make_map: MakeMap) -> None:
     h = make_map(tm.MapType.USER_RINGBUF, key_size=0, value_size=0, max_entries=4096)
     with tm.UserRingBuffer(h) as ub:
-        with pytest.raises(tm.CodecError, match="does not fit"):
+        with pytest.raises(tm.ArgumentError, match="does not fit"):
             ub.push(bytes(4096))
-        with pytest.raises(tm.CodecError, match="does not fit"):
+        with pytest.raises(tm.ArgumentError, match="does not fit"):
             ub.reserve(5000)
         with pytest.raises(tm.CodecError, match="bytes"):
             ub.push("text")  # type: ignore[arg-type]
-        with pytest.raises(tm.CodecError):
+        with pytest.raises(tm.ArgumentError):
             ub.reserve(-1)
         assert ub.free == 4096
         assert ub.push_many([bytes(4000), bytes(100)]) == 1

@@ -5,6 +5,7 @@
     typedmaps dump MAP [--json] [--pretty] [--progress]
     typedmaps gen OBJ.bpf.o [-o module.py]
     typedmaps export --prometheus ADDR MAP [MAP ...]
+    typedmaps events MAP --btf OBJ.bpf.o --type NAME [--json] [--count N] [--timeout S]
 
 Every subcommand has a description and examples in its ``--help``
 (:func:`command` makes one; tests/test_cli_help.py checks every registered
@@ -109,8 +110,11 @@ def iter_maps() -> Iterator[MapRow]:
             yield _row(h)
 
 
-def open_map(spec: str) -> MapHandle:
+def open_map(spec: str, *, readonly: bool = True) -> MapHandle:
     """Open the map named by a MAP argument: a pin path, ``id:N`` or ``name:NAME``.
+
+    Pins open read-only unless ``readonly=False`` (``events`` moves a ring's
+    consumer position, which a read-only fd cannot).
 
     Raises:
         UsageError: a malformed id, or a name that several maps have (the
@@ -140,7 +144,7 @@ def open_map(spec: str) -> MapHandle:
         spec = spec[7:]
     if not spec:
         raise UsageError("MAP is empty: give a pin path, id:N or name:NAME")
-    return MapHandle.from_pinned_path(spec, readonly=True)
+    return MapHandle.from_pinned_path(spec, readonly=readonly)
 
 
 def _map_type_name(mt: MapType) -> str:
@@ -661,6 +665,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--ip", metavar="LABELS", help="key fields to show as IP addresses, comma-separated"
     )
     ep.add_argument("--drop", metavar="LABELS", help="key fields to leave out, comma-separated")
+    from ._events_cli import add_parser as add_events
+
+    add_events(sub, command, mapdoc, _MAP_FORMS.replace(" (opened read-only)", ""))
     return p
 
 
@@ -694,6 +701,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_dump(args, out, err)
         if args.command == "export":
             return cmd_export(args, err)
+        if args.command == "events":
+            from ._events_cli import cmd_events
+
+            return cmd_events(args, out, err, open_map)
         return cmd_gen(args, out)
     except TypedMapsError as exc:
         err.write(f"typedmaps {args.command}: {exc}\n")

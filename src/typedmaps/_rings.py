@@ -159,7 +159,6 @@ class RingbufReader:
         "_data",
         "_data_mm",
         "_mask",
-        "_pos",
         "_prod",
         "_size",
         "_u32",
@@ -185,22 +184,28 @@ class RingbufReader:
         self._data = PAGE  # where the data area starts in data_mm
         self._size = size
         self._mask = size - 1
-        self._pos = int(self._cons[0])
 
     def pending(self) -> int:
-        """Bytes the producers have published and this reader has not consumed."""
-        return int(self._prod[0]) - self._pos
+        """Bytes the producers have published and no consumer has consumed."""
+        return int(self._prod[0]) - int(self._cons[0])
 
-    def take(self, limit: int | None) -> list[Batch]:
-        """Copy out the committed records (about ``limit`` bytes at most), in order.
+    def take(self, limit: int | None, count: int | None = None) -> list[Batch]:
+        """Copy out the committed records (about ``limit`` bytes, ``count`` records at
+        most), in order.
 
         Stops at the first record still being written (busy); skips
         discarded records; then publishes the new consumer position.
         """
-        pos = self._pos
+        # The consumer position is read from the shared page, not remembered:
+        # another consumer of the ring (libbpf's, in this or another process)
+        # may have moved it since; reading one ring from two consumers at the
+        # same time is the caller's race, as with libbpf.
+        pos = int(self._cons[0])
         prod = int(self._prod[0])  # the producer position, read once
         if prod == pos:
             return []
+        if not 0 < prod - pos <= self._size:
+            raise self._corrupt(prod - pos)
         u32 = self._u32
         mask = self._mask
         end = prod if limit is None else min(prod, pos + max(limit, 1))
@@ -213,6 +218,8 @@ class RingbufReader:
             if stride > prod - pos:
                 raise self._corrupt(hdr)
             n = max(1, (end - pos) // stride)
+            if count is not None:
+                n = min(n, count)
             k = 1
             if n > 1:
                 start = (pos & mask) >> 2
@@ -221,13 +228,14 @@ class RingbufReader:
             a = self._data + (pos & mask)
             out.append(Batch(self._data_mm[a : a + k * stride], k, HDR, stride=stride, size=hdr))
             pos += k * stride
-        if pos < end:
-            pos = self._walk(pos, end, prod, out)
+            if count is not None:
+                count -= k
+        if pos < end and count != 0:
+            pos = self._walk(pos, end, prod, out, count)
         self._cons[0] = pos  # after every copy: the kernel may now reuse the space
-        self._pos = pos
         return out
 
-    def _walk(self, pos: int, end: int, prod: int, out: list[Batch]) -> int:
+    def _walk(self, pos: int, end: int, prod: int, out: list[Batch], count: int | None) -> int:
         """Records of any size, one header at a time, from ``pos`` up to ``end``."""
         u32 = self._u32
         mask = self._mask
@@ -244,17 +252,19 @@ class RingbufReader:
             if not hdr & DISCARD:
                 spans.append((pos - base + HDR, n))
             pos += stride
+            if count is not None and len(spans) == count:
+                break
         if spans:
             a = self._data + (base & mask)
             out.append(Batch(self._data_mm[a : a + (pos - base)], len(spans), spans=spans))
         return pos
 
-    def _corrupt(self, hdr: int) -> MapError:
+    def _corrupt(self, what: int) -> MapError:
         return MapError(
             _errno.EIO,
             "consume",
-            f"ring buffer record header {hdr:#x} runs past the producer position "
-            "(another consumer is moving this ring's positions?)",
+            f"the ring buffer's positions do not add up ({what:#x}): another consumer "
+            "is reading this ring at the same time?",
         )
 
     def close(self) -> None:
@@ -275,7 +285,7 @@ def _close_mmap(mm: mmap.mmap) -> None:
 class PerfRing:
     """One CPU's perf event ring (PERF_COUNT_SW_BPF_OUTPUT), mapped into this process."""
 
-    __slots__ = ("_data", "_dsize", "_meta", "_mm", "_tail", "cpu", "fd", "lost")
+    __slots__ = ("_data", "_dsize", "_meta", "_mm", "cpu", "fd", "lost")
 
     def __init__(self, cpu: int, pages: int) -> None:
         fd = perf_event_open(
@@ -309,18 +319,18 @@ class PerfRing:
         self._meta = memoryview(mm)[:PAGE].cast("Q")
         self._data = int(self._meta[_DATA_OFFSET]) or PAGE
         self._dsize = int(self._meta[_DATA_SIZE]) or PAGE * pages
-        self._tail = int(self._meta[_TAIL])
 
     def pending(self) -> int:
-        return int(self._meta[_HEAD]) - self._tail
+        return int(self._meta[_HEAD]) - int(self._meta[_TAIL])
 
-    def take(self, out: list[Batch]) -> None:
-        """Copy out every record up to the head; count lost samples; publish the tail."""
+    def take(self, out: list[Batch], count: int | None = None) -> int:
+        """Copy out the records up to the head (``count`` samples at most); count
+        lost samples; publish the tail. Returns how many samples were taken."""
         head = int(self._meta[_HEAD])  # read once; the kernel wrote every record before it
-        tail = self._tail
+        tail = int(self._meta[_TAIL])  # ours, but read back as the ring buffer reader does
         n = head - tail
         if n <= 0:
-            return
+            return 0
         dsize = self._dsize
         if n > dsize:
             raise MapError(_errno.EIO, "consume", f"perf ring of CPU {self.cpu} overran its tail")
@@ -331,12 +341,13 @@ class PerfRing:
             buf = mm[base + a : base + a + n]
         else:
             buf = mm[base + a : base + dsize] + mm[base : base + a + n - dsize]
-        self._meta[_TAIL] = head  # after the copy
-        self._tail = head
-        self._parse(buf, out)
+        used, taken = self._parse(buf, out, count)
+        self._meta[_TAIL] = tail + used  # after the copy
+        return taken
 
-    def _parse(self, buf: bytes, out: list[Batch]) -> None:
-        """Split a copy of the ring into batches of samples; add up lost samples."""
+    def _parse(self, buf: bytes, out: list[Batch], count: int | None) -> tuple[int, int]:
+        """Split a copy of the ring into batches of samples (``count`` at most); add
+        up lost samples. Returns the bytes used and the samples taken."""
         total = len(buf)
         if total % 8:
             raise MapError(_errno.EIO, "consume", f"perf ring of CPU {self.cpu} is misaligned")
@@ -344,18 +355,21 @@ class PerfRing:
         try:
             first = int(q[0])
             size = first >> 48
-            pos = 0
+            pos = taken = 0
             if (
                 first & 0xFFFFFFFF == _PERF_RECORD_SAMPLE
                 and size > PERF_SAMPLE_HDR
                 and not size % 8
             ):
                 n = total // size
+                if count is not None:
+                    n = min(n, count)
                 k = _equal_run(q[0 : n * (size >> 3) : size >> 3], first, n, 8) if n > 1 else 1
                 out.append(Batch(buf, k, PERF_SAMPLE_HDR, stride=size, size=size - PERF_SAMPLE_HDR))
                 pos = k * size
+                taken = k
             spans: list[tuple[int, int]] = []
-            while pos < total:
+            while pos < total and (count is None or taken + len(spans) < count):
                 h = int(q[pos >> 3])
                 kind = h & 0xFFFFFFFF
                 size = h >> 48
@@ -373,6 +387,7 @@ class PerfRing:
                 pos += size
             if spans:
                 out.append(Batch(buf, len(spans), spans=spans))
+            return pos, taken + len(spans)
         finally:
             q.release()
 
@@ -398,7 +413,6 @@ class UserRingWriter:
         "_data",
         "_data_mm",
         "_mask",
-        "_pos",
         "_prod",
         "_size",
         "_u32",
@@ -426,7 +440,6 @@ class UserRingWriter:
         whole.release()
         self._size = size
         self._mask = size - 1
-        self._pos = int(self._prod[0])
 
     @property
     def size(self) -> int:
@@ -434,17 +447,24 @@ class UserRingWriter:
 
     def room(self) -> int:
         """Free bytes: the ring's size less what the kernel has not drained."""
-        return self._size - (self._pos - int(self._cons[0]))
+        used = int(self._prod[0]) - int(self._cons[0])
+        if not 0 <= used <= self._size:
+            raise MapError(
+                _errno.EIO,
+                "push",
+                f"the user ring buffer's positions do not add up ({used} bytes in use of "
+                f"{self._size}): another producer is writing this ring at the same time?",
+            )
+        return self._size - used
 
     def reserve(self, size: int) -> tuple[int, memoryview] | None:
         """Space for one ``size``-byte record (busy until submitted), or None if full."""
         total = (size + HDR + 7) & ~7
         if total > self.room():
             return None
-        pos = self._pos
+        pos = int(self._prod[0])
         at = pos & self._mask
         self._u32[at >> 2] = size | BUSY
-        self._pos = pos + total
         self._prod[0] = pos + total
         return pos, self._data[at + HDR : at + HDR + size]
 
@@ -454,10 +474,9 @@ class UserRingWriter:
 
     def write(self, blob: bytes, total: int) -> None:
         """Write ``total`` bytes of complete records (headers included), then publish them."""
-        pos = self._pos
+        pos = int(self._prod[0])
         at = pos & self._mask
         self._data[at : at + total] = blob
-        self._pos = pos + total
         self._prod[0] = pos + total  # after the bytes: the kernel may read them now
 
     def write_strided(self, blob: bytes, count: int, size: int, stride: int) -> None:
@@ -468,7 +487,7 @@ class UserRingWriter:
         last record (its padding) are not written, so nothing beyond the
         ``count * stride`` bytes this call publishes is touched.
         """
-        pos = self._pos
+        pos = int(self._prod[0])
         at = pos & self._mask
         total = count * stride
         data = self._data
@@ -480,7 +499,6 @@ class UserRingWriter:
             headers[:] = memoryview(size.to_bytes(4, sys.byteorder) * count).cast("I")
         finally:
             headers.release()
-        self._pos = pos + total
         self._prod[0] = pos + total
 
     def close(self) -> None:
@@ -531,10 +549,14 @@ class PerfReader:
     def pending(self) -> int:
         return sum(r.pending() for r in self.rings)
 
-    def take(self, limit: int | None) -> list[Batch]:
+    def take(self, limit: int | None, count: int | None = None) -> list[Batch]:
         out: list[Batch] = []
         for ring in self.rings:
-            ring.take(out)
+            taken = ring.take(out, count)
+            if count is not None:
+                count -= taken
+                if not count:
+                    break
         return out
 
     def close(self) -> None:

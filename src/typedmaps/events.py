@@ -71,8 +71,16 @@ from itertools import repeat
 from typing import Any, Final, Generic, Self, TypeVar
 
 from . import _ffi, _rings
+from ._life import CLOSED, Lifetime, NoCopy
 from ._rings import HDR, Batch
-from .errors import CodecError, MapClosedError, MapError, MapFullError, NotSupportedError
+from .errors import (
+    ArgumentError,
+    CodecError,
+    MapClosedError,
+    MapError,
+    MapFullError,
+    NotSupportedError,
+)
 from .flags import MapType
 from .handle import BytesLike, MapHandle
 
@@ -106,11 +114,32 @@ def _timeout(timeout: object, op: str) -> float | None:
     if timeout is None:
         return None
     if isinstance(timeout, bool) or not isinstance(timeout, int | float):
-        raise CodecError("timeout", timeout, f"{op}: seconds (a number >= 0) or None", action="use")
+        raise ArgumentError(
+            f"{op}: timeout must be seconds (a number >= 0) or None, not {type(timeout).__name__}",
+            argument="timeout",
+            value=timeout,
+        )
     t = float(timeout)
     if math.isnan(t) or t < 0:
-        raise CodecError("timeout", timeout, f"{op}: must be >= 0 seconds or None", action="use")
+        raise ArgumentError(
+            f"{op}: timeout must be >= 0 seconds or None, got {timeout!r}",
+            argument="timeout",
+            value=timeout,
+        )
     return None if math.isinf(t) else t
+
+
+def _count(max_records: object, op: str) -> int | None:
+    """A validated record limit: None (no limit) or an int >= 1."""
+    if max_records is None:
+        return None
+    if isinstance(max_records, bool) or not isinstance(max_records, int) or max_records < 1:
+        raise ArgumentError(
+            f"{op}: max_records must be a number of records >= 1, or None; got {max_records!r}",
+            argument="max_records",
+            value=max_records,
+        )
+    return max_records
 
 
 def _remaining(deadline: float | None) -> float | None:
@@ -122,7 +151,11 @@ def _remaining(deadline: float | None) -> float | None:
 
 def _need_kind(handle: object, wrapper: str, *kinds: MapType) -> MapHandle:
     if not isinstance(handle, MapHandle):
-        raise TypeError(f"{wrapper}() needs a MapHandle or Map, got {type(handle).__name__}")
+        raise ArgumentError(
+            f"{wrapper}() needs a MapHandle or Map, got {type(handle).__name__}",
+            argument="handle",
+            value=handle,
+        )
     mt = handle.map_type
     if mt not in kinds:
         fits = {
@@ -141,58 +174,47 @@ def _need_kind(handle: object, wrapper: str, *kinds: MapType) -> MapHandle:
 
 
 class _Life:
-    """Close racing other calls: resources go when the last call in flight leaves.
+    """Close racing other calls, as every fd owner does (:class:`~typedmaps._life.Lifetime`),
+    plus the wake-up: close() writes the eventfd in the stream's epoll set.
 
     ``enter()``/``leave()`` bracket every call that touches the stream's
-    resources; ``close()`` marks the stream closed, wakes every waiter
-    through the eventfd, and releases the resources itself only when no
-    call is in flight (else the last one out does).
+    resources; ``close()`` marks the stream closed, wakes every waiter, and
+    the resources go when no call is in flight (the last one out releases).
     """
 
-    __slots__ = ("_efd", "_inflight", "_lock", "_release", "_what", "closed")
+    __slots__ = ("_efd", "_lock", "_lt", "_what")
 
     def __init__(self, what: str, efd: int, release: Callable[[], None]) -> None:
+        self._lt = Lifetime(1, release)
         self._lock = threading.Lock()
         self._what = what
         self._efd = efd
-        self._release: Callable[[], None] | None = release
-        self._inflight = 0
-        self.closed = False
+
+    @property
+    def closed(self) -> bool:
+        return bool(self._lt.calls[0] == CLOSED)
 
     def error(self) -> MapClosedError:
         return MapClosedError(f"{self._what} is closed")
 
     def enter(self) -> None:
-        with self._lock:
-            if self.closed:
-                raise self.error()
-            self._inflight += 1
+        if self._lt.enter() < 0:
+            raise self.error()
 
     def leave(self) -> None:
-        release = None
-        with self._lock:
-            self._inflight -= 1
-            if self.closed and not self._inflight:
-                release, self._release = self._release, None
-        if release is not None:
-            release()
+        self._lt.leave()
 
     def close(self) -> bool:
         """Mark closed and wake waiters; False if it already was."""
-        release = None
         with self._lock:
             if self.closed:
                 return False
-            self.closed = True
             os.eventfd_write(self._efd, 1)  # stays readable: every waiter wakes
-            if not self._inflight:
-                release, self._release = self._release, None
-        if release is not None:
-            release()
+            self._lt.close()
         return True
 
 
-class _Waitable:
+class _Waitable(NoCopy):
     """An epoll set plus an eventfd that close() writes: the blocking part of a stream."""
 
     __slots__ = ("__weakref__", "_epoll", "_life", "_waiters")
@@ -319,12 +341,16 @@ class _Reading(_Waitable, Generic[R_co]):
 
     __slots__ = ()
 
-    def _take(self, limit: int | None) -> list[Any]:
-        """Records ready now (about ``limit`` bytes from a ring at most); in flight only."""
+    def _take(self, limit: int | None, count: int | None) -> list[Any]:
+        """Records ready now (about ``limit`` bytes from a ring, ``count`` records at
+        most); in flight only."""
         raise NotImplementedError
 
-    def consume(self) -> list[R_co]:
+    def consume(self, *, max_records: int | None = None) -> list[R_co]:
         """Every record available now, in order; never blocks.
+
+        Args:
+            max_records: take at most this many (the rest stay in the ring).
 
         Raises:
             MapClosedError: the stream is closed.
@@ -333,18 +359,20 @@ class _Reading(_Waitable, Generic[R_co]):
                 were returned by the previous call, the ones after it come
                 with the next.
         """
+        count = _count(max_records, "consume")
         life = self._life
         life.enter()
         try:
-            return self._take(None)
+            return self._take(None, count)
         finally:
             life.leave()
 
-    def poll(self, timeout: float | None = None) -> list[R_co]:
+    def poll(self, timeout: float | None = None, *, max_records: int | None = None) -> list[R_co]:
         """Wait up to ``timeout`` seconds for the first record; return every record ready.
 
         Args:
             timeout: seconds; None waits forever, 0 does not wait.
+            max_records: return at most this many (the rest stay in the ring).
 
         Returns:
             the records, in order; ``[]`` if none came in time.
@@ -353,16 +381,16 @@ class _Reading(_Waitable, Generic[R_co]):
             MapClosedError: the stream is closed, also while waiting.
             CodecError: as :meth:`consume`.
         """
-        return self._poll(_timeout(timeout, "poll"), None)
+        return self._poll(_timeout(timeout, "poll"), None, _count(max_records, "poll"))
 
-    def _poll(self, timeout: float | None, limit: int | None) -> list[Any]:
+    def _poll(self, timeout: float | None, limit: int | None, count: int | None) -> list[Any]:
         deadline = None if timeout is None else time.monotonic() + timeout
         life = self._life
         life.enter()
         try:
             idle = False
             while True:
-                got = self._take(limit)
+                got = self._take(limit, count)
                 if got or life.closed:
                     if not got:
                         raise life.error()
@@ -391,14 +419,16 @@ class _Reading(_Waitable, Generic[R_co]):
         life = self._life
         while True:
             try:
-                records = self._poll(None, _ITER_BYTES)
+                records = self._poll(None, _ITER_BYTES, None)
             except MapClosedError:
                 return
             yield from records
             if life.closed:
                 return
 
-    async def apoll(self, timeout: float | None = None) -> list[R_co]:
+    async def apoll(
+        self, timeout: float | None = None, *, max_records: int | None = None
+    ) -> list[R_co]:
         """:meth:`poll` for asyncio: the running loop waits on :meth:`fileno`.
 
         No thread is used and the loop never blocks; several tasks may
@@ -409,6 +439,7 @@ class _Reading(_Waitable, Generic[R_co]):
             CodecError: as :meth:`consume`.
         """
         deadline = _timeout(timeout, "apoll")
+        count = _count(max_records, "apoll")
         if deadline is not None:
             deadline += time.monotonic()
         life = self._life
@@ -416,7 +447,7 @@ class _Reading(_Waitable, Generic[R_co]):
         try:
             idle = False
             while True:
-                got = self._take(None)
+                got = self._take(None, count)
                 if got or life.closed:
                     if not got:
                         raise life.error()
@@ -470,7 +501,8 @@ class EventStream(_Reading[T_co]):
         self._lock = threading.Lock()
         self._pending: deque[list[Any] | CodecError] = deque()
         self._groups: weakref.WeakSet[EventGroup[Any]] = weakref.WeakSet()
-        fd = os.dup(handle.fileno())
+        with handle._using() as hfd:  # the handle's fd cannot be closed under the dup
+            fd = os.dup(hfd)
         try:
             reader = open_reader(fd)
         except BaseException:
@@ -504,22 +536,29 @@ class EventStream(_Reading[T_co]):
         """The map handle the stream was made over."""
         return self._h
 
-    def _take(self, limit: int | None) -> list[Any]:
+    def _take(self, limit: int | None, count: int | None) -> list[Any]:
         """Records ready now, up to the first decode error (raised when it is first)."""
         with self._lock:
             pending = self._pending
             if not pending:
-                for batch in self._reader.take(limit):
+                for batch in self._reader.take(limit, count):
                     self._decode(batch)
             out: list[Any] = []
             while pending:
                 item = pending[0]
                 if item.__class__ is list:
+                    room = None if count is None else count - len(out)
+                    if room is not None and len(item) > room:
+                        out.extend(item[:room])
+                        pending[0] = item[room:]
+                        break
                     pending.popleft()
                     if out:
                         out.extend(item)
                     else:
                         out = item
+                    if count is not None and len(out) >= count:
+                        break
                     continue
                 if out:
                     break  # hand out what came before; the error is next
@@ -567,11 +606,10 @@ def _open_perf(handle: MapHandle, what: str, pages: object) -> Callable[[int], A
         or pages & (pages - 1)
         or pages > 1 << 20
     ):
-        raise CodecError(
-            "pages",
-            pages,
-            f"{what}: pages per CPU must be a power of two (1, 2, 4, ...)",
-            action="use",
+        raise ArgumentError(
+            f"{what}: pages per CPU must be a power of two (1, 2, 4, ...), got {pages!r}",
+            argument="pages",
+            value=pages,
         )
     if not _rings.DIRECT:
         raise NotSupportedError(
@@ -698,9 +736,15 @@ class EventGroup(_Reading[tuple[EventStream[T_co], T_co]]):
         members = list(streams)
         for s in members:
             if not isinstance(s, EventStream):
-                raise TypeError(f"EventGroup() takes event streams, got {type(s).__name__}")
+                raise ArgumentError(
+                    f"EventGroup() takes event streams, got {type(s).__name__}",
+                    argument="streams",
+                    value=s,
+                )
         if len({id(s) for s in members}) != len(members):
-            raise CodecError("streams", members, "a stream is listed twice", action="use")
+            raise ArgumentError(
+                "EventGroup(): a stream is listed twice", argument="streams", value=members
+            )
         self._streams: list[EventStream[T_co]] = members
         self._error: CodecError | None = None
         self._lock = threading.Lock()
@@ -734,11 +778,13 @@ class EventGroup(_Reading[tuple[EventStream[T_co], T_co]]):
         """The streams still in the group."""
         return tuple(self._streams)
 
-    def _take(self, limit: int | None) -> list[tuple[EventStream[T_co], T_co]]:
+    def _take(self, limit: int | None, count: int | None) -> list[tuple[EventStream[T_co], T_co]]:
         with self._lock:
-            return self._take_locked(limit)
+            return self._take_locked(limit, count)
 
-    def _take_locked(self, limit: int | None) -> list[tuple[EventStream[T_co], T_co]]:
+    def _take_locked(
+        self, limit: int | None, count: int | None
+    ) -> list[tuple[EventStream[T_co], T_co]]:
         with contextlib.suppress(BlockingIOError):
             os.eventfd_read(self._kick_fd)  # reset: the streams are checked below
         err = self._error
@@ -753,7 +799,7 @@ class EventGroup(_Reading[tuple[EventStream[T_co], T_co]]):
                 self._streams.remove(s)
                 continue
             try:
-                records = s._take(limit)
+                records = s._take(limit, None if count is None else count - len(out))
             except CodecError as exc:
                 if not out:
                     raise
@@ -763,6 +809,8 @@ class EventGroup(_Reading[tuple[EventStream[T_co], T_co]]):
                 s._life.leave()
             if records:
                 out.extend(zip(repeat(s), records, strict=False))
+                if count is not None and len(out) >= count:
+                    break
         if not out and not self._streams:
             raise MapClosedError("EventGroup: every stream in it is closed")
         return out
@@ -796,7 +844,8 @@ class _UserRing(_Waitable):
         self._lock = threading.Lock()
         self._reserved: dict[int, tuple[int, int, memoryview]] = {}
         size = handle.max_entries
-        fd = os.dup(handle.fileno())
+        with handle._using() as hfd:
+            fd = os.dup(hfd)
         try:
             writer = _rings.UserRingWriter(fd, size)
         except BaseException:
@@ -844,12 +893,11 @@ class _UserRing(_Waitable):
     def _check_size(self, size: int, op: str) -> int:
         total = (size + HDR + 7) & ~7
         if size > _DYNPTR_MAX or total > self._writer.size:
-            raise CodecError(
-                "value",
-                size,
+            raise ArgumentError(
                 f"{op}: a {size}-byte record does not fit a {self._writer.size}-byte user ring "
                 f"buffer (each record takes its size + 8 bytes, rounded up to 8)",
-                action="use",
+                argument="size",
+                value=size,
             )
         return total
 
@@ -1038,7 +1086,11 @@ class UserRingBuffer(_UserRing):
             CodecError: the size can never fit this ring.
         """
         if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-            raise CodecError("size", size, "reserve: a record size in bytes", action="use")
+            raise ArgumentError(
+                f"reserve: size must be a record size in bytes (an int >= 0), got {size!r}",
+                argument="size",
+                value=size,
+            )
         t = _timeout(timeout, "reserve")
         total = self._check_size(size, "reserve")
         deadline = None if t is None else time.monotonic() + t
@@ -1073,11 +1125,10 @@ class UserRingBuffer(_UserRing):
                 if entry is None or entry[2] is not view:
                     if entry is not None:
                         self._reserved[id(view)] = entry
-                    raise CodecError(
-                        "view",
-                        view,
-                        f"{op}: not a reservation of this ring (or already done)",
-                        action="use",
+                    raise ArgumentError(
+                        f"{op}: not a reservation of this ring (or already submitted)",
+                        argument="view",
+                        value=view,
                     )
                 pos, size, _ = entry
                 view.release()
@@ -1091,4 +1142,4 @@ def _bytes_arg(obj: object, op: str) -> bytes:
         return obj
     if isinstance(obj, bytearray | memoryview):
         return bytes(obj)
-    raise CodecError("value", obj, f"{op}: expected bytes, got {type(obj).__name__}", action="use")
+    raise CodecError("value", obj, f"{op}: expected a bytes-like object, got {type(obj).__name__}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Final
 
@@ -119,15 +120,45 @@ def named_type(btf: Btf, name: str) -> BtfType:
 
 
 def named_schema(btf: Btf, name: str, what: str = "value") -> cs.Construct[Any, Any]:
-    """The construct schema of the type named ``name`` (see :func:`named_type`).
+    """The record schema of the type named ``name`` (see :func:`named_type`).
+
+    A struct whose last member is a flexible array (``__u8 data[];``) is a
+    record of variable size: its schema is the members before the array,
+    up to the array's offset, then the rest of the record: ``GreedyBytes``
+    for an array of bytes, ``GreedyRange`` of the element otherwise (what
+    :class:`~typedmaps.TypedRingBuffer` decodes as a fixed head and a tail).
 
     Raises:
-        BtfError: no such type, or one that has no fixed size or cannot be encoded.
+        BtfError: no such type, or one that cannot be encoded.
     """
     t = named_type(btf, name)
     if t.kind in MODIFIERS and not t.ref:
         raise BtfError(what, f"{name!r} names void")
+    flex = _flexible_tail(btf, btf.resolve(t.id), what)
+    if flex is not None:
+        return flex
     return btf.schema(t.id, what)
+
+
+def _flexible_tail(btf: Btf, t: BtfType, path: str) -> cs.Construct[Any, Any] | None:
+    """Head + greedy tail for a struct ending in a flexible array member, else None."""
+    if t.kind is not Kind.STRUCT or not t.members:
+        return None
+    last = t.members[-1]
+    arr = btf.resolve(last.type_id)
+    if arr.kind is not Kind.ARRAY or arr.nelems != 0 or last.bit_offset % 8:
+        return None
+    offset = last.bit_offset // 8
+    head = dataclasses.replace(t, members=t.members[:-1], size=offset, vlen=t.vlen - 1)
+    fields = btf._struct_schema(head, path).subcons
+    name = last.name or "tail"
+    elem = btf.resolve(arr.elem)
+    tail: cs.Construct[Any, Any]
+    if elem.kind is Kind.INT and elem.size == 1:
+        tail = cs.GreedyBytes
+    else:
+        tail = cs.GreedyRange(btf.schema(arr.elem, f"{path}.{name}[]"))
+    return cs.Struct(*fields, name / tail)
 
 
 def object_btf(handle: MapHandle) -> Btf:
