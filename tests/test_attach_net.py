@@ -140,7 +140,7 @@ def test_attach_errors_are_named_before_any_syscall(veth: VethPair) -> None:
         assert obj._links == []
 
 
-def test_drv_mode_where_the_driver_has_it_or_a_clear_error(veth: VethPair) -> None:
+def test_drv_and_hw_modes_where_the_driver_has_them_or_a_clear_error(veth: VethPair) -> None:
     # veth has native XDP: drv mode works and counts like the others
     with open_attach(veth.network, PORT) as obj, receiver(veth) as rx:
         with obj.programs["xdp_count"].attach_xdp(veth.host, mode="drv") as link:
@@ -148,9 +148,9 @@ def test_drv_mode_where_the_driver_has_it_or_a_clear_error(veth: VethPair) -> No
             veth.send_udp(3, PORT, payload=PAYLOAD)
             drain(rx, 3)
             assert counts(obj)[XDP].packets == 3
-        # the loopback device has no native XDP: a NotSupportedError naming it
-        with pytest.raises(tm.NotSupportedError, match=r"lo's driver has no drv mode"):
-            obj.programs["xdp_count"].attach_xdp("lo", mode="drv")
+        # veth has no XDP offload: a NotSupportedError naming the interface
+        with pytest.raises(tm.NotSupportedError, match=rf"{veth.host}'s driver has no hw mode"):
+            obj.programs["xdp_count"].attach_xdp(veth.host, mode="hw")
 
 
 # ---------------------------------------------------------------------- tc

@@ -341,7 +341,7 @@ def test_program_pin_and_unpin(attach_pins: Path) -> None:
         assert not (attach_pins / "p").exists()
         with pytest.raises(tm.ObjectError, match="not pinned by pin"):
             prog.unpin()
-        with pytest.raises(tm.ObjectError, match="nothing is pinned there"):
+        with pytest.raises(tm.ObjectError, match="nothing is pinned at"):
             prog.unpin(attach_pins / "p")
         with pytest.raises(ValueError, match="dot"):
             prog.pin(attach_pins / "p.q")
@@ -350,6 +350,30 @@ def test_program_pin_and_unpin(attach_pins: Path) -> None:
         pytest.raises(tm.ObjectError, match="not loaded"),
     ):
         fresh.programs["xdp_count"].pin(attach_pins / "early")
+
+
+def test_unpin_removes_only_pins_of_this_program(attach_pins: Path, tmp_path: Path) -> None:
+    bystander = tmp_path / "not-a-pin"
+    bystander.write_text("keep me")
+    with open_attach() as obj:
+        prog, other = obj.programs["xdp_count"], obj.programs["tc_ingress"]
+        obj.maps["counts"].pin(attach_pins / "map")
+        other.pin(attach_pins / "other")
+        with pytest.raises(tm.ObjectError, match="not a BPF pin"):
+            prog.unpin(bystander)
+        with pytest.raises(tm.ObjectError, match="is a map, not a program"):
+            prog.unpin(attach_pins / "map")
+        with pytest.raises(tm.ObjectError, match=r"pins another one \(id \d+\), not this one"):
+            prog.unpin(attach_pins / "other")
+        assert bystander.read_text() == "keep me"
+        assert (attach_pins / "map").exists()
+        assert (attach_pins / "other").exists()
+        other.unpin()
+        link = obj.programs["raw_sys_enter"].attach_raw_tracepoint("sys_enter")
+        link.pin(attach_pins / "link")
+        with pytest.raises(tm.ObjectError, match="is a link, not a program"):
+            prog.unpin(attach_pins / "link")
+        link.detach()
 
 
 # ---------------------------------------------------------------------- lifetime

@@ -304,3 +304,17 @@ def test_link_repr() -> None:
         )
         link.close()
         assert repr(link).endswith("closed)")
+
+
+def test_attach_by_section_and_what_it_cannot_do(tracefs: Path) -> None:
+    with open_attach() as obj:
+        c = counts(obj)
+        with obj.programs["tp_getppid"].attach() as link:  # SEC("tracepoint/syscalls/...")
+            assert link.kind == "tracepoint"
+            for _ in range(7):
+                os.getppid()
+        assert c[TRACEPOINT].packets == 7
+        with pytest.raises(tm.NotSupportedError, match=r"use attach_perf_event\(cpu="):
+            obj.programs["perf_sample"].attach()
+        with pytest.raises(tm.NotSupportedError, match=r"use attach_xdp\(iface\)"):
+            obj.programs["xdp_count"].attach()

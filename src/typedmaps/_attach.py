@@ -30,6 +30,7 @@ from .errors import (
     TypedMapsError,
 )
 from .flags import ProgramType
+from .handle import unpin_path
 
 # ---------------------------------------------------------------------- arguments
 
@@ -394,6 +395,40 @@ def bpf_obj_get(path: bytes, want: str, op: str) -> int:
 #: How long detach() waits for the kernel to release a link without BPF_LINK_DETACH
 #: (the pin's reference goes after an RCU grace period: milliseconds).
 LINK_RELEASE_TIMEOUT = 2.0
+
+
+def _kernel_id(fd: int) -> int:
+    """The id of a BPF program or link fd (both info structs start with type, id)."""
+    info = ffi.new("__u32[2]")
+    size = ffi.new("__u32 *", 8)
+    if _ffi.get_lib().bpf_obj_get_info_by_fd(fd, info, size) < 0:
+        return 0
+    return int(info[1])
+
+
+def remove_pin(path: bytes, want: str, op: str, *, obj_id: int = 0) -> None:
+    """Unlink a bpffs pin, but only a pin of a ``want`` ("bpf-link", "bpf-prog").
+
+    With ``obj_id``, only a pin of that very program or link. Anything else
+    (a file that is not on bpffs, a map's pin, another program's) is left
+    alone and named in the error: unpin never removes what it was not
+    asked to.
+
+    Raises:
+        ObjectError: nothing pinned there (ENOENT), or not such a pin (EINVAL).
+    """
+    fd = bpf_obj_get(path, want, op)
+    try:
+        found = _kernel_id(fd)
+    finally:
+        os.close(fd)
+    if obj_id and found != obj_id:
+        raise ObjectError(
+            _errno.EINVAL,
+            op,
+            f"{os.fsdecode(path)} pins another one (id {found}), not this one (id {obj_id})",
+        )
+    unpin_path(os.fsdecode(path))
 
 
 def link_gone(link_id: int) -> bool:

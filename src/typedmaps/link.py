@@ -45,12 +45,19 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Self
 
 from . import _ffi
-from ._attach import TcHooks, arg_error, bpf_obj_get, link_gone, os_error, path_arg
+from ._attach import (
+    TcHooks,
+    arg_error,
+    bpf_obj_get,
+    link_gone,
+    os_error,
+    path_arg,
+    remove_pin,
+)
 from ._ffi import NULL, ffi
 from ._life import Lifetime, NoCopy
-from .errors import ENOTSUPP, KeyNotFoundError, MapClosedError, NotSupportedError, ObjectError
+from .errors import ENOTSUPP, MapClosedError, NotSupportedError, ObjectError
 from .flags import AttachType, LinkType
-from .handle import unpin_path
 
 if TYPE_CHECKING:
     from .program import Program
@@ -406,12 +413,7 @@ class Link(NoCopy):
             if pin is None:
                 raise ObjectError(_errno.EINVAL, f"unpin {self._describe()}", "it is not pinned")
             self._pin = None
-            try:
-                unpin_path(os.fsdecode(pin))
-            except KeyNotFoundError:
-                raise ObjectError(
-                    _errno.ENOENT, f"unpin {os.fsdecode(pin)}", "nothing is pinned there any more"
-                ) from None
+            remove_pin(pin, "bpf-link", f"unpin {os.fsdecode(pin)}")
 
     # ------------------------------------------------------------------ ending
 
@@ -436,9 +438,10 @@ class Link(NoCopy):
                 att = self._att
                 if isinstance(att, _KernelLink):
                     if pin is not None:
-                        # The pin holds a reference: it goes with the link.
-                        with contextlib.suppress(KeyNotFoundError):
-                            unpin_path(os.fsdecode(pin))
+                        # The pin holds a reference: it goes with the link (if it
+                        # is still this link's pin: someone may have replaced it).
+                        with contextlib.suppress(ObjectError):
+                            remove_pin(pin, "bpf-link", op, obj_id=att.info().id)
                     ret = int(_ffi.get_lib().bpf_link_detach(att.fd()))
                     if ret < 0:
                         if -ret not in (_errno.EOPNOTSUPP, ENOTSUPP, _errno.EINVAL):

@@ -35,6 +35,7 @@ from ._attach import (
     perf_event_open,
     probe_kind,
     prog_type_supported,
+    remove_pin,
     tracepoint_id,
     xdp_attached,
 )
@@ -44,14 +45,12 @@ from ._objbase import _bytes_arg, _capture_libbpf_log, _cstr, _object_error, _St
 from .errors import (
     ENOTSUPP,
     CodecError,
-    KeyNotFoundError,
     MapClosedError,
     NotSupportedError,
     ObjectError,
     error_from_errno,
 )
 from .flags import AttachType, ProgramType
-from .handle import unpin_path
 from .link import SO_ATTACH_BPF, Link, _KernelLink, _SocketFilter, _TcFilter
 
 if TYPE_CHECKING:
@@ -167,6 +166,38 @@ _CGROUP_ATTACH: Final[dict[ProgramType, frozenset[AttachType]]] = {
 _TC_DIRECTIONS: Final = {"ingress": 1, "egress": 2}  # BPF_TC_INGRESS, BPF_TC_EGRESS
 _RAW_TP_NAME: Final = re.compile(r"[A-Za-z0-9_]{1,255}")
 _KPROBE_SECTIONS: Final = ("kprobe", "kretprobe", "ksyscall", "kretsyscall")
+#: attach(): the Link kind by section prefix, named as the attach_* calls name theirs.
+_AUTO_KINDS: Final = {
+    "tp": "tracepoint",
+    "raw_tp": "raw_tracepoint",
+    "raw_tracepoint": "raw_tracepoint",
+    "tp_btf": "tracing",
+    "fentry": "tracing",
+    "fexit": "tracing",
+    "fmod_ret": "tracing",
+}
+#: attach() of a section libbpf cannot auto-attach: the call that can.
+_EXPLICIT_CALL: Final = {
+    ProgramType.XDP: "attach_xdp(iface)",
+    ProgramType.SCHED_CLS: "attach_tc(iface, direction)",
+    ProgramType.SOCKET_FILTER: "attach_socket(sock)",
+    ProgramType.PERF_EVENT: "attach_perf_event(cpu=..., frequency=...)",
+    ProgramType.KPROBE: "attach_uprobe(binary, symbol) or attach_kprobe(symbol)",
+    ProgramType.TRACEPOINT: "attach_tracepoint(category, name)",
+    ProgramType.RAW_TRACEPOINT: "attach_raw_tracepoint(name)",
+    **{
+        t: "attach_cgroup(path)"
+        for t in (
+            ProgramType.CGROUP_SKB,
+            ProgramType.CGROUP_SOCK,
+            ProgramType.CGROUP_SOCK_ADDR,
+            ProgramType.SOCK_OPS,
+            ProgramType.CGROUP_DEVICE,
+            ProgramType.CGROUP_SYSCTL,
+            ProgramType.CGROUP_SOCKOPT,
+        )
+    },
+}
 _LINK_OPTS: Final = ffi.typeof("struct bpf_link_create_opts *")
 _LINK_OPTS_SZ: Final = ffi.sizeof("struct bpf_link_create_opts")
 
@@ -578,23 +609,20 @@ class Program(NoCopy):
     def unpin(self, path: str | os.PathLike[str] | None = None) -> None:
         """Remove a pin of this program: ``path``, or the last one :meth:`pin` made.
 
-        The program stays loaded while anything else holds it.
+        Only a bpffs pin of this very program is removed; the program stays
+        loaded while anything else holds it.
 
         Raises:
-            ObjectError: no path given and not pinned by this Program (EINVAL),
-                or nothing pinned there (ENOENT).
+            ObjectError: no path given and not pinned by this Program (EINVAL);
+                nothing pinned there (ENOENT); the path is not a pin of this
+                program (EINVAL: another program's, a map's, not on bpffs).
         """
         p = self._pin if path is None else path_arg(path, "path")
         if p is None:
             raise ObjectError(
                 _errno.EINVAL, f"unpin {self._where()}", "no path given and not pinned by pin()"
             )
-        try:
-            unpin_path(os.fsdecode(p))
-        except KeyNotFoundError:
-            raise ObjectError(
-                _errno.ENOENT, f"unpin {os.fsdecode(p)}", "nothing is pinned there"
-            ) from None
+        remove_pin(p, "bpf-prog", f"unpin {self._where()} at {os.fsdecode(p)}", obj_id=self.id)
         if p == self._pin:
             self._pin = None
 
@@ -659,11 +687,14 @@ class Program(NoCopy):
         if ptr == NULL:
             err = err or _errno.EINVAL
             if err in (_errno.EOPNOTSUPP, ENOTSUPP):
+                call = _EXPLICIT_CALL.get(self._type)
+                hint = f": use {call}" if call else ""
                 raise NotSupportedError(
-                    err, op, f"libbpf cannot auto-attach SEC({self._section!r}) programs"
+                    err, op, f"libbpf cannot auto-attach SEC({self._section!r}) programs{hint}"
                 )
             raise _object_error(err, op, lines)
-        return self._link(_KernelLink(ptr=ptr), prefix or "auto", f"SEC({self._section!r})")
+        kind = _AUTO_KINDS.get(prefix, prefix or "auto")
+        return self._link(_KernelLink(ptr=ptr), kind, f"SEC({self._section!r})")
 
     def attach_xdp(self, iface: str | int, mode: str | None = None) -> Link:
         """Attach an XDP program to a network interface, as a BPF link (Linux 5.9+).
