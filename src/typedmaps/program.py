@@ -1006,7 +1006,11 @@ class Program(NoCopy):
             att = self._perf_link(pfd, op, fd)
         return self._link(att, "perf_event", target)
 
-    def _need_object(self, op: str) -> None:
+    def _probe_ready(self, op: str, kind: str, retprobe: object) -> None:
+        """The checks before a u/kprobe: retprobe a bool, an object program, loaded, and
+        a kernel that has ``kind`` probes."""
+        if not isinstance(retprobe, bool):
+            raise arg_error("retprobe", retprobe, "must be a bool")
         if self._obj is None:
             raise NotSupportedError(
                 _errno.EOPNOTSUPP,
@@ -1014,6 +1018,10 @@ class Program(NoCopy):
                 "needs the program's BpfObject (libbpf resolves the probe there); "
                 "a reopened program cannot do this",
             )
+        self.fd  # noqa: B018 - raises unless loaded
+        why = probe_kind(kind)
+        if why is not None:
+            raise NotSupportedError(_errno.EOPNOTSUPP, op, why)
 
     def attach_uprobe(
         self,
@@ -1057,14 +1065,8 @@ class Program(NoCopy):
             offset = int_arg(symbol_or_offset, "symbol_or_offset", 0, 2**63 - 1)
             what = f"{shown}+{offset:#x}"
         int_arg(pid, "pid", -1, 2**31 - 1)
-        if not isinstance(retprobe, bool):
-            raise arg_error("retprobe", retprobe, "must be a bool")
         op = f"attach_uprobe {self._name} to {what}"
-        self._need_object(op)
-        self.fd  # noqa: B018 - raises unless loaded
-        why = probe_kind("uprobe")
-        if why is not None:
-            raise NotSupportedError(_errno.EOPNOTSUPP, op, why)
+        self._probe_ready(op, "uprobe", retprobe)
         if b"/" in b and not os.path.exists(b):
             raise ObjectError(_errno.ENOENT, op, f"no such file {shown}")
         opts = ffi.new("struct bpf_uprobe_opts *")
@@ -1107,14 +1109,8 @@ class Program(NoCopy):
         op = self._expect("attach_kprobe", _PROBE_TYPES)
         if not isinstance(symbol, str) or not symbol or "\0" in symbol or len(symbol) > 511:
             raise arg_error("symbol", symbol, "expected a kernel function name")
-        if not isinstance(retprobe, bool):
-            raise arg_error("retprobe", retprobe, "must be a bool")
         op = f"attach_kprobe {self._name} to {symbol}"
-        self._need_object(op)
-        self.fd  # noqa: B018 - raises unless loaded
-        why = probe_kind("kprobe")
-        if why is not None:
-            raise NotSupportedError(_errno.EOPNOTSUPP, op, why)
+        self._probe_ready(op, "kprobe", retprobe)
         opts = ffi.new("struct bpf_kprobe_opts *")
         opts.sz = ffi.sizeof("struct bpf_kprobe_opts")
         opts.retprobe = retprobe
