@@ -140,8 +140,11 @@ def attach_pins(bpf: None) -> Iterator[Path]:
     try:
         yield d
     finally:
-        for p in d.iterdir():
-            p.unlink()
+        for p in d.iterdir():  # pins, and directories a failed test left
+            if p.is_dir():
+                p.rmdir()
+            else:
+                p.unlink()
         d.rmdir()
 
 
