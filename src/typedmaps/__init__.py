@@ -60,6 +60,7 @@ _LAZY: Final[dict[str, str]] = {
     "LinkInfo": "link",
     "Program": "program",
     "TestRunResult": "program",
+    "Globals": "typed",
     "PerCpuTypedMap": "typed",
     "TypedBloomFilter": "typed",
     "TypedMap": "typed",
@@ -96,6 +97,7 @@ if TYPE_CHECKING:
     from .object import BpfObject, GlobalVariable, Map
     from .program import Program, TestRunResult
     from .typed import (
+        Globals,
         PerCpuTypedMap,
         TypedBloomFilter,
         TypedMap,
@@ -116,6 +118,7 @@ __all__ = [
     "EventGroup",
     "EventStream",
     "GlobalVariable",
+    "Globals",
     "IterationAbortedError",
     "KeyExistsError",
     "KeyNotFoundError",

@@ -161,6 +161,10 @@ class MapMemory:
         self._internal.append(mv)
         return mv
 
+    def register(self, view: memoryview) -> None:
+        """Release ``view`` (a cast or slice of an internal view) when the mapping closes."""
+        self._internal.append(view)
+
     def close(self) -> bool:
         """Release the library's views, then unmap unless the caller's views remain.
 

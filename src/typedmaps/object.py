@@ -51,7 +51,7 @@ import threading
 import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Self
+from typing import TYPE_CHECKING, Any, Final, Self
 
 from . import _ffi
 from . import memory as _memory
@@ -70,6 +70,9 @@ from .flags import MapCreateFlags, MapType
 from .handle import MapHandle, MapInfo, _map_info_for
 from .link import Link
 from .program import Program, unsupported_program
+
+if TYPE_CHECKING:
+    from .typed.globals import Globals, GlobalsState
 
 __all__ = ["BpfObject", "GlobalVariable", "Map"]
 
@@ -719,6 +722,7 @@ class BpfObject(NoCopy):
     __slots__ = (
         "__weakref__",
         "_buf",
+        "_globals",
         "_lib",
         "_links",
         "_lt",
@@ -776,6 +780,7 @@ class BpfObject(NoCopy):
             p = lib.bpf_object__next_program(_ptr, p)
         self._maps_view = _Maps(self)
         self._programs_view = _Programs(self)
+        self._globals: GlobalsState | None = None
 
     @classmethod
     def open(
@@ -873,6 +878,52 @@ class BpfObject(NoCopy):
         self._check_open_object()
         return self._programs_view
 
+    @property
+    def globals(self) -> Globals:
+        """The object's global variables, typed from its BTF: ``obj.globals.counter``.
+
+        Every variable of ``.data``, ``.bss``, ``.rodata``, custom
+        ``.data.*``/``.rodata.*`` sections and ``.kconfig``, by attribute
+        and by name (``obj.globals["counter"]``). Before load, reads and
+        writes go to the initial values the program will start with; after
+        load, to the live variables through a memory mapping of each
+        section (no syscall). ``.rodata`` and ``.kconfig`` are read-only
+        once loaded (:class:`MapPermissionError`). See
+        :mod:`typedmaps.typed.globals`.
+
+        Raises (on access):
+            MapClosedError: the object is closed.
+        """
+        state = self._globals
+        if state is not None and state.main_view is not None and state.phase != "closed":
+            return state.main_view
+        self._check_open_object()
+        if state is None:
+            from .typed.globals import GlobalsState
+
+            state = GlobalsState(self)
+            if self._state is _State.LOADED:
+                state.phase = "loaded"
+            self._globals = state
+        from .typed.globals import Globals
+
+        view = Globals(state)
+        state.main_view = view
+        return view
+
+    def _btf_raw(self) -> bytes | None:
+        """The raw bytes of libbpf's BTF of this object (fixed up at open), or None."""
+        lib = self._lib
+        with self._guard():  # libbpf frees the BTF with the object
+            btf = lib.bpf_object__btf(self._ptr)
+            if btf == NULL:
+                return None
+            size = ffi.new("__u32 *")
+            data = lib.btf__raw_data(btf, size)
+            if data == NULL:
+                return None
+            return bytes(ffi.buffer(data, size[0]))
+
     def _check_open_object(self) -> None:
         if self._lt.value < 0:
             raise self._closed_error()
@@ -918,6 +969,8 @@ class BpfObject(NoCopy):
             self._state = _State.LOADED
             for m in self._maps.values():
                 m._bind()
+        if self._globals is not None:
+            self._globals.loaded()
 
     def close(self) -> None:
         """Close the links made from its programs, then every map and program fd (idempotent).
@@ -938,6 +991,8 @@ class BpfObject(NoCopy):
             views = list(self._maps.values())
         for link in list(self._links):
             link.close()
+        if self._globals is not None:
+            self._globals.closed()
         for m in views:
             m._object_closed()
 

@@ -61,12 +61,14 @@ a ``cs.Array`` value is a ``ListContainer``, an ``Enum`` value is
 
 from .events import TypedPerfBuffer, TypedRingBuffer, TypedUserRingBuffer
 from .factory import AnyTyped, typed
+from .globals import Globals
 from .keyed import TypedMap
 from .keyless import TypedBloomFilter, TypedQueue, TypedStack
 from .percpu import PerCpuTypedMap
 
 __all__ = [
     "AnyTyped",
+    "Globals",
     "PerCpuTypedMap",
     "TypedBloomFilter",
     "TypedMap",
