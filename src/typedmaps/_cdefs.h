@@ -440,3 +440,9 @@ int vsnprintf(char *str, size_t size, const char *format, void *ap);
 /* ---- libbpf.h: version (typedmaps --version) ------------------------------ */
 
 const char *libbpf_version_string(void);
+
+/* ---- program data: maps of maps (libbpf.h) -------------------------------- */
+
+/* The inner-map template libbpf made from a BTF __array(values, ...)
+ * declaration; NULL for other maps, and freed by libbpf at load. */
+struct bpf_map *bpf_map__inner_map(struct bpf_map *map);

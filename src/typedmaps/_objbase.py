@@ -91,6 +91,21 @@ def _u32(value: object, what: str) -> int:
     return value
 
 
+def bpf_obj_id(fd: int, operation: str) -> int:
+    """The kernel id of the BPF object (map, program, link, BTF) behind ``fd``.
+
+    Every bpf_*_info struct starts with ``__u32 type; __u32 id;``, and the
+    kernel fills in no more than the length it is given.
+
+    Raises:
+        MapError: not a BPF object fd (EINVAL, EBADF).
+    """
+    info = ffi.new("__u32[2]")
+    size = ffi.new("__u32 *", 8)
+    _ffi.check(_ffi.get_lib().bpf_obj_get_info_by_fd(fd, info, size), operation)
+    return int(info[1])
+
+
 def _bytes_arg(value: object, what: str) -> bytes:
     if isinstance(value, bytes):
         return value

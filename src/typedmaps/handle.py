@@ -204,6 +204,7 @@ class MapHandle(NoCopy):
         "_c_update",
         "_calls",
         "_info",
+        "_inner",
         "_key_size",
         "_kind_error",
         "_lib",
@@ -232,6 +233,7 @@ class MapHandle(NoCopy):
             MapError: the fd is not a BPF map.
         """
         self._mem: _memory.MapMemory | None = None
+        self._inner: MapInfo | None = None  # ARRAY/HASH_OF_MAPS: the inner template
         self._owns_fd = _owns_fd
         try:
             self._lib = _ffi.get_lib()
@@ -368,7 +370,10 @@ class MapHandle(NoCopy):
             fd = lib.bpf_map_create(int(mt), bname or NULL, key_size, value_size, max_entries, opts)
         if fd < 0:
             raise _create_error(fd, f"create {mt.name}")
-        return cls(fd)
+        h = cls(fd)
+        if inner_map is not None:
+            h._inner = inner_map._info  # MapOfMaps checks shapes against it
+        return h
 
     @classmethod
     def from_pinned_path(

@@ -153,8 +153,10 @@ class Map(MapHandle):
         # loads; closing the view gives the object reference back.
         self._lt = Lifetime(UNBOUND, _obj._lt.leave)
         self._calls = self._lt.calls
+        self._inner = None
         try:
             with _obj._guard():
+                self._inner = self._inner_template()
                 self._init_fields(self._libbpf_info())
                 if _obj._state is _State.LOADED:
                     self._bind()
@@ -199,6 +201,25 @@ class Map(MapHandle):
             btf_id=0,
             btf_key_type_id=lib.bpf_map__btf_key_type_id(p),
             btf_value_type_id=lib.bpf_map__btf_value_type_id(p),
+        )
+
+    def _inner_template(self) -> MapInfo | None:
+        """The inner-map template of a map of maps, from libbpf (only before load)."""
+        lib, p = self._lib, self._ptr
+        inner = lib.bpf_map__inner_map(p)
+        if inner == NULL:
+            return None
+        return MapInfo(
+            id=0,
+            name=_cstr(lib.bpf_map__name(inner)) or "",
+            map_type=MapType(lib.bpf_map__type(inner)),
+            key_size=lib.bpf_map__key_size(inner),
+            value_size=lib.bpf_map__value_size(inner),
+            max_entries=lib.bpf_map__max_entries(inner),
+            map_flags=MapCreateFlags(lib.bpf_map__map_flags(inner)),
+            btf_id=0,
+            btf_key_type_id=0,
+            btf_value_type_id=0,
         )
 
     def _bind(self) -> None:
@@ -662,8 +683,9 @@ class _Maps(Mapping[str, Map]):
             with obj._views_lock:
                 m = obj._maps[key]
                 if m._released:
-                    m = Map(obj, m._ptr, key)
-                    obj._maps[key] = m
+                    fresh = Map(obj, m._ptr, key)
+                    fresh._inner = m._inner  # libbpf freed its template at load
+                    obj._maps[key] = m = fresh
         return m
 
     def __iter__(self) -> Iterator[str]:

@@ -64,18 +64,50 @@ from .factory import AnyTyped, typed
 from .globals import Globals
 from .keyed import TypedMap
 from .keyless import TypedBloomFilter, TypedQueue, TypedStack
+from .of_maps import (
+    CpuMap,
+    CpuMapEntry,
+    DevMap,
+    DevMapEntry,
+    MapOfMaps,
+    ProgramArray,
+    SockMap,
+    XskMap,
+    socket_cookie,
+)
 from .percpu import PerCpuTypedMap
+from .storage import (
+    PidFd,
+    TypedCgroupStorage,
+    TypedInodeStorage,
+    TypedSkStorage,
+    TypedTaskStorage,
+)
 
 __all__ = [
     "AnyTyped",
+    "CpuMap",
+    "CpuMapEntry",
+    "DevMap",
+    "DevMapEntry",
     "Globals",
+    "MapOfMaps",
     "PerCpuTypedMap",
+    "PidFd",
+    "ProgramArray",
+    "SockMap",
     "TypedBloomFilter",
+    "TypedCgroupStorage",
+    "TypedInodeStorage",
     "TypedMap",
     "TypedPerfBuffer",
     "TypedQueue",
     "TypedRingBuffer",
+    "TypedSkStorage",
     "TypedStack",
+    "TypedTaskStorage",
     "TypedUserRingBuffer",
+    "XskMap",
+    "socket_cookie",
     "typed",
 ]

@@ -225,13 +225,14 @@ class GlobalsState:
         mem = self.mems.get(section.name)
         if mem is None:
             m = self.map_of(section)
-            mem = map_memory(
-                m.fileno(),
-                1,
-                section.size,
-                writable=False if section.frozen else None,
-                what=f"section {section.name} of {self.obj.name!r}",
-            )
+            with m._using() as fd:  # the mapping takes its own duplicate of the fd
+                mem = map_memory(
+                    fd,
+                    1,
+                    section.size,
+                    writable=False if section.frozen else None,
+                    what=f"section {section.name} of {self.obj.name!r}",
+                )
             self.mems[section.name] = mem
         return mem
 
