@@ -480,10 +480,11 @@ class MapOfMaps(_FdValued[K]):
                 kw["key"] = self._inner_key
             if self._inner_value is not None:
                 kw["value"] = self._inner_value
-            return typed(h, **kw)
+            wrapper: AnyTyped = typed(h, **kw)
         except BaseException:
             h.close()
             raise
+        return wrapper
 
 
 # ---------------------------------------------------------------------------- program arrays
