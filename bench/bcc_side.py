@@ -4,19 +4,22 @@ Debian's python3-bpfcc installs BCC for Debian's /usr/bin/python3. BCC's
 table classes (bcc.table.HashTable, PerCpuHash) are plain ctypes code over a
 map fd, so they work on any existing map. BCC normally builds them from a
 compiled BPF module (``BPF(text=...)["name"]``), which needs kernel headers
-this machine lacks; :func:`tables` therefore sets the attributes that
+this machine lacks; :func:`table` therefore sets the attributes that
 ``TableBase.__init__`` would have read from the module (fd, ctypes key and
 leaf types, map type, max_entries) straight from the kernel's answers.
 Every measured call then runs BCC's own, unmodified methods.
 
+The ctypes declarations below are the benchmark's record shapes (see
+bench/shapes.py) as a BCC user writes them; keys and leaves are made from
+the very bytes the other groups use (``from_buffer_copy``).
+
 Two ways to run, both used by bench/run.py:
 
 - in-process (preferred): run.py appends BCC's dist-packages directory to
-  sys.path and calls :func:`run_round` with its own map fds;
+  sys.path and calls :meth:`BccBench.run_round`;
 - as a worker under /usr/bin/python3, when BCC cannot be imported into the
-  benchmark's interpreter: ``bcc_side.py --fd F --pfd P --entries N --ops M``
-  with the fds passed down (subprocess ``pass_fds``) and ``--clock cpu|wall``;
-  prints one JSON object.
+  benchmark's interpreter: ``bcc_side.py --spec FILE`` with the map fds
+  passed down (subprocess ``pass_fds``); prints one JSON object per round.
 
 This module imports only the standard library and BCC, never typedmaps.
 """
@@ -32,8 +35,6 @@ import time
 from collections.abc import Callable
 from typing import Any, Final
 
-from workload import key_fields, value_fields
-
 BCC_DIST_PACKAGES: Final = "/usr/lib/python3/dist-packages"
 # linux/bpf.h enum bpf_map_type
 _BPF_MAP_TYPE_HASH: Final = 1
@@ -45,9 +46,10 @@ CLOCKS: Final[dict[str, Callable[[], int]]] = {
 }
 
 
-class Key(ct.Structure):
-    """struct bench_key as BCC users declare it."""
+# --------------------------------------------------------------------------- the shapes
 
+
+class FlowKey(ct.Structure):
     _fields_ = (
         ("src", ct.c_uint32),
         ("dst", ct.c_uint32),
@@ -58,15 +60,146 @@ class Key(ct.Structure):
     )
 
 
-class Leaf(ct.Structure):
-    """struct bench_value as BCC users declare it."""
-
+class FlowValue(ct.Structure):
     _fields_ = (
         ("packets", ct.c_uint64),
         ("bytes", ct.c_uint64),
         ("first_ns", ct.c_uint64),
         ("last_ns", ct.c_uint64),
     )
+
+
+def _flow(k: Any, v: Any) -> None:
+    _ = (k.src, k.dst, k.sport, k.dport, k.proto)
+    _flow_value(v)
+
+
+def _flow_value(v: Any) -> None:
+    _ = (v.packets, v.bytes, v.first_ns, v.last_ns)
+
+
+class ConnKey(ct.Structure):
+    _fields_ = (
+        ("ifindex", ct.c_uint32),
+        ("saddr", ct.c_uint32),  # network byte order, as BCC users keep them
+        ("daddr", ct.c_uint32),
+        ("sport", ct.c_uint16),
+        ("dport", ct.c_uint16),
+    )
+
+
+class ProcInfo(ct.Structure):
+    _fields_ = (
+        ("pid", ct.c_uint32),
+        ("uid", ct.c_uint32),
+        ("comm", ct.c_char * 16),
+        ("start_ns", ct.c_uint64),
+        ("bytes", ct.c_uint64),
+    )
+
+
+def _conn(k: Any, v: Any) -> None:
+    _ = (k.ifindex, k.saddr, k.daddr, k.sport, k.dport)
+    _proc(v)
+
+
+def _proc(v: Any) -> None:
+    _ = (v.pid, v.uid, v.comm, v.start_ns, v.bytes)
+
+
+class QueueKey(ct.Structure):
+    _fields_ = (("ifindex", ct.c_uint32), ("queue", ct.c_uint16), ("pad", ct.c_uint16))
+
+
+class Counters(ct.Structure):
+    _fields_ = (("packets", ct.c_uint64), ("bytes", ct.c_uint64))
+
+
+class Sample(ct.Structure):
+    _fields_ = (
+        ("ts_ns", ct.c_uint64),
+        ("length", ct.c_uint32),
+        ("verdict", ct.c_uint8),
+        ("pad", ct.c_uint8 * 3),
+    )
+
+
+class QueueStats(ct.Structure):
+    _fields_ = (
+        ("last_verdict", ct.c_uint32),
+        ("cpu", ct.c_uint32),
+        ("rx", Counters),
+        ("tx", Counters),
+        ("hist", ct.c_uint32 * 8),
+        ("recent", Sample * 2),
+    )
+
+
+def _queue(k: Any, v: Any) -> None:
+    _ = (k.ifindex, k.queue)
+    _stats(v)
+
+
+def _stats(v: Any) -> None:
+    _ = (v.last_verdict, v.cpu, v.rx.packets, v.rx.bytes, v.tx.packets, v.tx.bytes, v.hist[:])
+    for s in v.recent:
+        _ = (s.ts_ns, s.length, s.verdict)
+
+
+class ConnBtfKey(ct.Structure):
+    _fields_ = (("ifindex", ct.c_uint32), ("flow", ct.c_uint32))
+
+
+class Addr(ct.Union):
+    _fields_ = (("v4", ct.c_uint32), ("v6", ct.c_uint8 * 16))
+
+
+class Conn(ct.Structure):
+    """struct bench_conn of bpf/bench.bpf.c, bitfields and unions included."""
+
+    _fields_ = (
+        ("ts_ns", ct.c_uint64),
+        ("pid", ct.c_uint32),
+        ("proto", ct.c_uint32, 8),
+        ("version", ct.c_uint32, 4),
+        ("tclass", ct.c_uint32, 4),
+        ("frag", ct.c_uint32, 13),
+        ("df", ct.c_uint32, 1),
+        ("mf", ct.c_uint32, 1),
+        ("evil", ct.c_uint32, 1),
+        ("src", Addr),
+        ("dst", Addr),
+        ("sport", ct.c_uint16),
+        ("dport", ct.c_uint16),
+        ("state", ct.c_uint32),
+        ("comm", ct.c_char * 16),
+        ("packets", ct.c_uint64),
+        ("bytes", ct.c_uint64),
+        ("hist", ct.c_uint32 * 4),
+    )
+
+
+def _conn_btf(k: Any, v: Any) -> None:
+    _ = (k.ifindex, k.flow)
+    _conn_btf_value(v)
+
+
+def _conn_btf_value(v: Any) -> None:
+    _ = (v.ts_ns, v.pid, v.proto, v.version, v.tclass, v.frag, v.df, v.mf, v.evil)
+    _ = (v.src.v4, v.src.v6[:], v.dst.v4, v.dst.v6[:], v.sport, v.dport, v.state, v.comm)
+    _ = (v.packets, v.bytes, v.hist[:])
+
+
+#: shape name -> (ctypes key, ctypes leaf, read every field of a pair, of a leaf)
+SHAPES: Final[dict[str, tuple[Any, Any, Callable[[Any, Any], None], Callable[[Any], None]]]] = {
+    "plain": (FlowKey, FlowValue, _flow, _flow_value),
+    "frozen_str": (ConnKey, ProcInfo, _conn, _proc),
+    "nested": (QueueKey, QueueStats, _queue, _stats),
+    "btf": (ConnBtfKey, Conn, _conn_btf, _conn_btf_value),
+}
+
+
+# --------------------------------------------------------------------------- tables
 
 
 def load_bcc(*, allow_path_append: bool = True) -> tuple[Any, str]:
@@ -86,75 +219,78 @@ def load_bcc(*, allow_path_append: bool = True) -> tuple[Any, str]:
     return table, str(version)
 
 
-def _init_table(table: Any, fd: int, ttype: int, max_entries: int) -> None:
+def table(bcc_table: Any, fd: int, key: Any, leaf: Any, max_entries: int, *, percpu: bool) -> Any:
+    """BCC's HashTable (or PerCpuHash) over ``fd``, as BCC would have made it."""
+    cls = bcc_table.PerCpuHash if percpu else bcc_table.HashTable
+    t = cls.__new__(cls)
     # What TableBase.__init__ reads from a compiled BPF module, given directly.
-    table.bpf = None
-    table.map_id = -1
-    table.map_fd = fd
-    table.Key = Key
-    table.Leaf = Leaf
-    table.ttype = ttype
-    table.flags = 0
-    table._cbs = {}
-    table._name = None
-    table.max_entries = max_entries
-
-
-def tables(bcc_table: Any, fd: int, entries: int, pfd: int, ops: int) -> tuple[Any, Any]:
-    """BCC's HashTable over ``fd`` and PerCpuHash over ``pfd``."""
-    hash_table = bcc_table.HashTable.__new__(bcc_table.HashTable)
-    _init_table(hash_table, fd, _BPF_MAP_TYPE_HASH, entries)
-    percpu = bcc_table.PerCpuHash.__new__(bcc_table.PerCpuHash)
-    _init_table(percpu, pfd, _BPF_MAP_TYPE_PERCPU_HASH, ops)
-    # What PerCpuHash.__init__ adds: one Leaf per possible CPU (32 bytes is 8-aligned).
-    ncpus = len(importlib.import_module("bcc.utils").get_possible_cpus())
-    percpu.reducer = None
-    percpu.sLeaf = Leaf
-    percpu.total_cpu = ncpus
-    percpu.alignment = ct.sizeof(Leaf) % 8
-    percpu.Leaf = Leaf * ncpus
-    return hash_table, percpu
+    t.bpf = None
+    t.map_id = -1
+    t.map_fd = fd
+    t.Key = key
+    t.Leaf = leaf
+    t.ttype = _BPF_MAP_TYPE_PERCPU_HASH if percpu else _BPF_MAP_TYPE_HASH
+    t.flags = 0
+    t._cbs = {}
+    t._name = None
+    t.max_entries = max_entries
+    if percpu:
+        # What PerCpuHash.__init__ adds: one leaf per possible CPU.
+        ncpus = len(importlib.import_module("bcc.utils").get_possible_cpus())
+        t.reducer = None
+        t.sLeaf = leaf
+        t.total_cpu = ncpus
+        t.alignment = ct.sizeof(leaf) % 8
+        t.Leaf = leaf * ncpus
+    return t
 
 
 class BccBench:
-    """One set of BCC tables and prebuilt ctypes keys/leaves, measured per round."""
+    """BCC over one map of one shape (and its per-CPU twin), measured per round.
 
-    def __init__(self, bcc_table: Any, fd: int, entries: int, pfd: int, ops: int) -> None:
-        self.entries = entries
-        self.ops = ops
-        self.table, self.percpu = tables(bcc_table, fd, entries, pfd, ops)
-        self.keys = [Key(*key_fields(i)) for i in range(ops)]
-        self.leaves = [Leaf(*value_fields(i)) for i in range(ops)]
-        self._validate()
+    Args:
+        spec: ``shape``, ``fd``, ``entries``, ``keys`` and ``values`` (the
+            per-op keys and the values to write under them, as bytes), and
+            optionally ``pfd``/``pentries``: a PERCPU_HASH of the same shape
+            and keys, the same value on every CPU.
+    """
 
-    def _validate(self) -> None:
-        """The tables must read what the benchmark wrote (never time a broken setup)."""
-        i = self.ops - 1
-        got = self.table[self.keys[i]]
-        if (got.packets, got.bytes, got.first_ns, got.last_ns) != value_fields(i):
-            raise RuntimeError(f"BCC HashTable read a wrong value for key {i}")
-        cpus = self.percpu[self.keys[i]]
-        if any(c.packets != i for c in cpus):
-            raise RuntimeError(f"BCC PerCpuHash read a wrong value for key {i}")
+    def __init__(self, bcc_table: Any, spec: dict[str, Any]) -> None:
+        self.shape = spec["shape"]
+        key, leaf, self.touch, self.touch_leaf = SHAPES[self.shape]
+        self.entries = spec["entries"]
+        self.table = table(bcc_table, spec["fd"], key, leaf, self.entries, percpu=False)
+        self.keys = [key.from_buffer_copy(k) for k in spec["keys"]]
+        self.leaves = [leaf.from_buffer_copy(v) for v in spec["values"]]
+        got = self.table[self.keys[-1]]
+        if bytes(got) != bytes(self.leaves[-1]):
+            raise RuntimeError(f"BCC HashTable read a wrong value ({self.shape})")
+        self.percpu = None
+        if spec.get("pfd") is not None:
+            self.percpu = table(bcc_table, spec["pfd"], key, leaf, spec["pentries"], percpu=True)
+            cpus = self.percpu[self.keys[-1]]
+            if bytes(cpus[0]) != bytes(self.leaves[-1]):
+                raise RuntimeError(f"BCC PerCpuHash read a wrong value ({self.shape})")
 
     def run_round(self, clock: Callable[[], int] = time.thread_time_ns) -> dict[str, float]:
         """ns per element for each BCC operation, one pass each, timed by ``clock``."""
         out: dict[str, float] = {}
-        table, keys, leaves = self.table, self.keys, self.leaves
+        tab, keys, leaves = self.table, self.keys, self.leaves
+        touch, touch_leaf = self.touch, self.touch_leaf
 
         t0 = clock()
         for k in keys:
-            table[k]
+            tab[k]
         out["lookup"] = (clock() - t0) / len(keys)
 
         t0 = clock()
         for k, v in zip(keys, leaves, strict=True):
-            table[k] = v
+            tab[k] = v
         out["update"] = (clock() - t0) / len(keys)
 
         n = 0
         t0 = clock()
-        for _k, _v in table.items_lookup_batch():
+        for _k, _v in tab.items_lookup_batch():
             n += 1
         dt = clock() - t0
         if n != self.entries:
@@ -162,44 +298,50 @@ class BccBench:
         out["lookup_batch"] = dt / n
 
         # BCC hands out ctypes views; TypedMap hands out decoded Python
-        # values. For context (not a target): BCC plus reading every field.
+        # values. Side by side with TypedMap's same loops: every field read.
         t0 = clock()
         for k in keys:
-            v = table[k]
-            _ = (v.packets, v.bytes, v.first_ns, v.last_ns)
+            touch_leaf(tab[k])
         out["lookup_fields"] = (clock() - t0) / len(keys)
 
         t0 = clock()
-        for k, v in table.items_lookup_batch():
-            _ = (k.src, k.dst, k.sport, k.dport, k.proto)
-            _ = (v.packets, v.bytes, v.first_ns, v.last_ns)
+        for k, v in tab.items_lookup_batch():
+            touch(k, v)
         out["lookup_batch_fields"] = (clock() - t0) / self.entries
 
-        percpu = self.percpu
-        t0 = clock()
-        for k in keys:
-            percpu[k]
-        out["percpu_lookup"] = (clock() - t0) / len(keys)
+        if self.percpu is not None:
+            percpu = self.percpu
+            t0 = clock()
+            for k in keys:
+                percpu[k]
+            out["percpu_lookup"] = (clock() - t0) / len(keys)
         return out
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Worker mode: measure BCC on inherited fds, print one JSON object per round."""
+    """Worker mode: measure BCC on inherited fds, one round per ``run`` line on stdin.
+
+    Prints one JSON line first (versions), then one per round:
+    ``{shape: {op: ns}}``. Ends at end of input.
+    """
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    p.add_argument("--fd", type=int, required=True)
-    p.add_argument("--pfd", type=int, required=True)
-    p.add_argument("--entries", type=int, required=True)
-    p.add_argument("--ops", type=int, required=True)
+    p.add_argument("--spec", required=True, help="JSON: a list of BccBench specs (hex bytes)")
     p.add_argument("--clock", choices=sorted(CLOCKS), default="cpu")
     args = p.parse_args(argv)
     bcc_table, version = load_bcc()
-    bench = BccBench(bcc_table, args.fd, args.entries, args.pfd, args.ops)
-    result = {
-        "bcc_version": version,
-        "python": sys.version.split()[0],
-        **bench.run_round(CLOCKS[args.clock]),
-    }
-    print(json.dumps(result))
+    with open(args.spec) as f:
+        specs = json.load(f)
+    benches = []
+    for spec in specs:
+        for name in ("keys", "values"):
+            spec[name] = [bytes.fromhex(x) for x in spec[name]]
+        benches.append(BccBench(bcc_table, spec))
+    print(json.dumps({"bcc_version": version, "python": sys.version.split()[0]}), flush=True)
+    clock = CLOCKS[args.clock]
+    for line in sys.stdin:
+        if line.strip() != "run":
+            raise SystemExit(f"bcc_side: unknown command {line.strip()!r}")
+        print(json.dumps({b.shape: b.run_round(clock) for b in benches}), flush=True)
     return 0
 
 

@@ -2,7 +2,8 @@
 
 Tiny sizes, no timing assertions: these tests check that every group (C,
 the cffi floor, MapHandle, TypedMap and, where installed, BCC) really ran
-on real maps and that the JSON record has the shape docs/performance.md
+on real maps of every record shape, that a plugin's group and target join
+the same run, and that the JSON record has the shape docs/performance.md
 describes. Speed itself is judged by `make bench`, not by the test suite.
 """
 
@@ -22,16 +23,54 @@ import pytest
 from .conftest import ROOT
 
 RUN = ROOT / "bench" / "run.py"
-OPS = ("lookup", "update", "lookup_batch", "update_batch", "percpu_lookup")
-TARGET_NAMES = (
-    "MapHandle.lookup <= 1.8x C lookup",
-    "TypedMap[k] <= 1.5x MapHandle.lookup",
-    "TypedMap.items() <= 3x C lookup_batch",
-    "TypedMap.items() faster than BCC items_lookup_batch",
-    "TypedMap.update_batch <= 3x C update_batch",
-    "TypedMap[k] faster than BCC table[k]",
-    "memory bounded while iterating TypedMap.items()",
-)
+SHAPES = ("plain", "frozen_str", "nested", "btf")
+#: What every group measures on every shape (per-CPU ones on the plain shape only).
+OPS = {
+    "c": ("lookup", "update", "lookup_batch", "update_batch"),
+    "floor": ("lookup", "lookup_nocopy", "update"),
+    "handle": ("lookup", "update", "lookup_batch", "update_batch"),
+    "typed": (
+        "lookup",
+        "get",
+        "contains",
+        "lookup_fields",
+        "update",
+        "lookup_batch",
+        "lookup_batch_fields",
+        "update_batch",
+    ),
+    "bcc": ("lookup", "update", "lookup_batch", "lookup_fields", "lookup_batch_fields"),
+}
+PERCPU_OPS = {
+    "c": ("percpu_lookup",),
+    "floor": ("percpu_lookup",),
+    "handle": ("percpu_lookup", "percpu_update"),
+    "typed": ("percpu_lookup", "percpu_update"),
+    "bcc": ("percpu_lookup",),
+}
+#: A plugin, as perf work adds one: its own group and a target against C.
+PLUGIN = """
+from harness import Target
+
+class Runner:
+    def __init__(self, ctx):
+        self.d = ctx.shapes["plain"]
+        self.clock = ctx.clock
+
+    def run_round(self):
+        t0 = self.clock()
+        n = sum(1 for _ in self.d.hash.lookup_batch())
+        return {"plain": {"count_only": (self.clock() - t0 + 1) / n}}
+
+    def close(self):
+        pass
+
+def register(reg):
+    reg.add_op("count_only", "count the elements")
+    reg.add_group("plug", "Plugin", Runner)
+    reg.add_target(Target("counting <= 100x C batch lookup", ("plain", "plug", "count_only"),
+                          ("plain", "c", "lookup_batch"), 100.0))
+"""
 
 
 def _have_compiler() -> bool:
@@ -49,7 +88,9 @@ def _bcc_for(python: str) -> bool:
     return subprocess.run([python, "-c", code], capture_output=True, check=False).returncode == 0
 
 
-def _run(tmp_path: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+def _run(
+    tmp_path: Path, *extra: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     out = tmp_path / "record.json"
     proc = subprocess.run(
         [
@@ -70,6 +111,7 @@ def _run(tmp_path: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str],
         timeout=600,
         check=False,
         cwd=ROOT,
+        env=env,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     record: dict[str, Any] = json.loads(out.read_text())
@@ -80,15 +122,15 @@ def _run(tmp_path: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str],
     return proc, record
 
 
-def _check_group(record: dict[str, Any], group: str, ops: tuple[str, ...]) -> None:
-    results = record["results"][group]
+def _check(record: dict[str, Any], shape: str, group: str, ops: tuple[str, ...]) -> None:
+    results = record["results"][shape][group]
     for op in ops:
         entry = results[op]
-        assert len(entry["rounds"]) == record["params"]["rounds"], (group, op)
+        assert len(entry["rounds"]) == record["params"]["rounds"], (shape, group, op)
         for v in (*entry["rounds"], entry["best"], entry["median"]):
-            assert isinstance(v, float | int), (group, op, v)
-            assert math.isfinite(v), (group, op, v)
-            assert v > 0, (group, op, v)
+            assert isinstance(v, float | int), (shape, group, op, v)
+            assert math.isfinite(v), (shape, group, op, v)
+            assert v > 0, (shape, group, op, v)
         assert entry["best"] == min(entry["rounds"])
         assert entry["best"] <= entry["median"]
 
@@ -97,9 +139,13 @@ def _check_group(record: dict[str, Any], group: str, ops: tuple[str, ...]) -> No
 def test_bench_runs_end_to_end(bpf: None, tmp_path: Path) -> None:
     if not _have_compiler():
         pytest.skip("no C compiler or libbpf headers (libbpf-dev) for bench/cbench.c")
-    proc, record = _run(tmp_path, "--mem-entries=3000")
+    plugin_dir = tmp_path / "plugins"
+    plugin_dir.mkdir()
+    (plugin_dir / "tm_smoke_plugin.py").write_text(PLUGIN)
+    env = {**os.environ, "PYTHONPATH": str(plugin_dir)}
+    proc, record = _run(tmp_path, "--mem-entries=3000", "--plugin=tm_smoke_plugin", env=env)
 
-    assert record["schema"] == 1
+    assert record["schema"] == 2
     params = record["params"]
     assert (params["entries"], params["ops"], params["rounds"], params["batch"]) == (
         300,
@@ -107,45 +153,48 @@ def test_bench_runs_end_to_end(bpf: None, tmp_path: Path) -> None:
         2,
         64,
     )
-    assert (params["key_size"], params["value_size"]) == (16, 32)
+    assert tuple(params["shapes"]) == SHAPES
     assert params["ncpus"] >= 1
     assert record["env"]["libbpf"].startswith("v1.")
 
-    for group in ("c", "handle", "typed"):
-        _check_group(record, group, OPS)
-    _check_group(record, "floor", ("lookup", "lookup_nocopy"))
-
-    targets = record["targets"]
-    assert tuple(t["name"] for t in targets) == TARGET_NAMES
-    for t in targets:
-        assert t["met"] in (True, False, None)
-    by_name = {t["name"]: t for t in targets}
-    # Targets between groups that both ran always get a ratio and a verdict.
-    for name in TARGET_NAMES[:3] + TARGET_NAMES[4:5]:
-        t = by_name[name]
-        assert isinstance(t["ratio"], float)
-        assert t["ratio"] > 0
-        assert t["met"] == (t["ratio"] <= t["limit"])
-
-    mem = record["memory"]
-    assert mem["entries"] == 3000
-    assert mem["via"] == "TypedMap.items()"
-    assert mem["tracemalloc_peak_bytes"] >= mem["tracemalloc_peak_first_tenth_bytes"] > 0
-    assert by_name[TARGET_NAMES[-1]]["met"] is mem["bounded"]
-
-    if _bcc_for(sys.executable) or _bcc_for("/usr/bin/python3"):
-        _check_group(record, "bcc", ("lookup", "update", "lookup_batch", "percpu_lookup"))
-        for name in (TARGET_NAMES[3], TARGET_NAMES[5]):
-            assert by_name[name]["met"] in (True, False)
-    else:
+    have_bcc = _bcc_for(sys.executable) or _bcc_for("/usr/bin/python3")
+    for shape in SHAPES:
+        for group, ops in OPS.items():
+            if group != "bcc" or have_bcc:
+                _check(record, shape, group, ops)
+    for group, ops in PERCPU_OPS.items():
+        if group != "bcc" or have_bcc:
+            _check(record, "plain", group, ops)
+    _check(record, "plain", "plug", ("count_only",))
+    if not have_bcc:
         assert "bcc" in record["unavailable"]
 
-    # The printed table and the Markdown tables name every implementation and target.
+    targets = record["targets"]
+    names = [t["name"] for t in targets]
+    assert len(names) == len(set(names))
+    assert "counting <= 100x C batch lookup" in names
+    assert names[-1] == "memory bounded over TypedMap.items() (plain, chunked)"
+    for t in targets:
+        assert t["met"] in (True, False, None)
+        if t["ratio"] is not None:
+            assert t["ratio"] > 0
+            assert t["met"] == (t["ratio"] <= t["limit"])
+        elif t["limit"] is not None:  # a ratio target: not measured only without BCC
+            assert not have_bcc
+            assert "bcc" in t["denominator"]
+    check = record["checks"]["memory bounded over TypedMap.items() (plain, chunked)"]
+    assert check["entries"] == 3000
+    assert check["tracemalloc_peak_bytes"] >= check["tracemalloc_peak_first_tenth_bytes"] > 0
+    assert targets[-1]["met"] is check["met"]
+    assert record["ratios"]
+    assert all(r["ratio"] > 0 for r in record["ratios"])
+
+    # The printed report and the Markdown tables name every implementation, shape and target.
     markdown = (tmp_path / "tables.md").read_text()
-    assert markdown.startswith("| ns per element | C libbpf |")
-    for word in ("C libbpf", "cffi floor", "MapHandle", "TypedMap", "BCC", *TARGET_NAMES):
+    for word in ("C libbpf", "cffi floor", "MapHandle", "TypedMap", "Plugin", *SHAPES, *names):
         assert word in proc.stdout
         assert word in markdown
+    assert "PASS" in proc.stdout or "MISS" in proc.stdout
 
     # --render re-prints a saved record without measuring anything.
     again = subprocess.run(
@@ -166,19 +215,24 @@ def test_bench_bcc_worker_under_system_python(bpf: None, tmp_path: Path) -> None
         pytest.skip("no C compiler or libbpf headers (libbpf-dev) for bench/cbench.c")
     if not _bcc_for("/usr/bin/python3"):
         pytest.skip("BCC (python3-bpfcc) is not installed for /usr/bin/python3")
-    _, record = _run(tmp_path, "--mem-entries=0", "--bcc=subprocess")
+    _, record = _run(tmp_path, "--mem-entries=0", "--bcc=subprocess", "--shapes=plain,btf")
     assert record["env"]["bcc_mode"] == "subprocess"
-    assert record["memory"] is None
-    _check_group(record, "bcc", ("lookup", "update", "lookup_batch", "percpu_lookup"))
+    assert record["checks"]["memory bounded over TypedMap.items() (plain, chunked)"]["met"] is None
+    _check(record, "plain", "bcc", (*OPS["bcc"], "percpu_lookup"))
+    _check(record, "btf", "bcc", OPS["bcc"])
 
 
-def test_bench_refuses_bad_sizes() -> None:
-    proc = subprocess.run(
-        [sys.executable, str(RUN), "--entries=5", "--ops=10"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 2
-    assert "--ops cannot exceed --entries" in proc.stderr
+def test_bench_refuses_bad_arguments() -> None:
+    for args, message in (
+        (["--entries=5", "--ops=10"], "--ops cannot exceed --entries"),
+        (["--shapes=plain,huge"], "--shapes: unknown huge"),
+    ):
+        proc = subprocess.run(
+            [sys.executable, str(RUN), *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert proc.returncode == 2
+        assert message in proc.stderr
