@@ -2,7 +2,8 @@
 
 typedmaps.btf's leaf constructs (CharArray, BoolInt, EnumInt, Float32, and
 BitField when it stands alone) offer the codec's ``typedmaps_fast_leaf``
-hook. For every map of every BPF object in build/bpf (the zoo above all)
+hook; unions and bitfield runs (UnionMember, BitField of a run, OverlayEnd)
+its group hooks. For every map of every BPF object in build/bpf (the zoo above all)
 and every zoo type, with random bytes, random valid values and random
 values of any kind:
 
@@ -10,7 +11,7 @@ values of any kind:
   keys, key order and float bits (a float32 NaN's kept payload too);
 - ``make_codec(schema).encode(v)`` equals ``schema.build(v)``, and raises a
   CodecError exactly when ``schema.build`` raises;
-- for the schemas that have a fast plan, the generated code itself handles
+- every schema has a fast plan, and the generated code itself handles
   every valid value and all bytes (it does not hand them back to construct),
   and never returns where construct would raise;
 - batches (per-CPU strides included) equal record-by-record results.
@@ -73,32 +74,16 @@ SETTINGS = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
-OBJECTS = ("zoo", "flows", "events", "tracecount")
+OBJECTS = ("zoo", "flows", "events", "tracecount", "bench")
 
-#: Every map key and value schema (from the object files) that has a fast
-#: plan: all but the ones holding a union or a bitfield run.
-FAST = {
-    "zoo.zoo_hash.key",
-    "zoo.zoo_hash.value",
-    "zoo.zoo_array.key",
-    "zoo.zoo_pcpu_arr.key",
-    "zoo.zoo_pcpu_arr.value",  # Float32 (was construct)
-    "zoo.zoo_pcpu_hash.key",  # EnumInt (was construct)
-    "zoo.zoo_queue.value",  # CharArray, EnumInt (was construct)
-    "zoo.zoo_stack.value",
-    "zoo.zoo_lru.key",
-    "zoo.zoo_floats.key",  # CharArray (was construct)
-    "zoo.zoo_floats.value",  # Float32 (was construct)
-}
-
-#: Schemas that stay on construct, and the construct that keeps them there:
-#: a union's members (UnionMember) and bitfield runs (BitField in a run,
-#: OverlayEnd) read bytes their siblings share and do not move, which one
-#: struct item per field cannot express.
-SLOW = {
+#: Map schemas whose records hold a union or a bitfield run: those members
+#: read bytes their neighbours share and take part through the codec's group
+#: hooks (UnionMember, BitField of a run, OverlayEnd), one struct item a group.
+GROUPED = {
     "zoo.zoo_array.value": "struct zoo_value: unions and bitfield runs",
     "zoo.zoo_pcpu_hash.value": "struct zoo_bits: bitfield runs",
     "zoo.zoo_lru.value": "union zoo_word",
+    "bench.bench_conns.value": "struct bench_conn: a bitfield run, two unions",
 }
 
 
@@ -425,48 +410,67 @@ def test_every_zoo_map_and_type_is_covered() -> None:
         assert id(zoo.schema(zoo.find(name).id)) in schemas, name
 
 
-def test_fast_schemas_are_fast() -> None:
-    """The schemas this change made fast (and the ones that were) have fast plans."""
-    maps = {c.label: c for c in map_cases("zoo")}
-    assert set(maps) == FAST | set(SLOW)
-    for label in sorted(FAST):
-        codec = make_codec(maps[label].schema)
-        assert codec.fast, f"{label}: {codec!r}"
-    # the other objects' maps have no unions or bitfields: all fast
-    for obj in OBJECTS[1:]:
-        for case in map_cases(obj):
-            assert make_codec(case.schema).fast, case.label
-    # every zoo struct without a union or a bitfield run is fast now
-    zoo = btf_of("zoo")
-    for name in ("wide_key", "zoo_ints", "zoo_inner", "zoo_stats", "zoo_event"):
-        assert make_codec(zoo.schema(zoo.find(name).id)).fast, name
-    for name in ("zoo_color", "zoo_small", "zoo_tiny", "zoo_wide"):
-        assert make_codec(zoo.schema(zoo.find(name).id)).fast, name
+def test_every_schema_from_btf_is_fast() -> None:
+    """Every map of every object, every zoo type, the hand-built kinds: all have fast plans."""
     for case in CASES:
-        if case.label.startswith("hand-built"):
-            assert make_codec(case.schema).fast, case.label
+        assert make_codec(case.schema).fast, case.label
+    assert set(GROUPED) <= set(BY_LABEL)
 
 
-def test_what_stays_on_construct_is_what_the_hook_cannot_express() -> None:
-    """Records with a union or a bitfield run stay on construct, for that reason only."""
-    for label in SLOW:
-        assert not make_codec(BY_LABEL[label].schema).fast, label
+def test_grouped_schemas_use_group_plans() -> None:
+    """The records with unions and bitfield runs are fast through the group hooks."""
 
-    def blockers(sc: Any) -> set[type]:
+    def grouped(sc: Any) -> bool:
         if isinstance(sc, UnionMember | OverlayEnd) or (
             isinstance(sc, BitField) and not sc.consume
         ):
-            return {type(sc)}
+            return True
         subs = [*getattr(sc, "subcons", []), getattr(sc, "subcon", None)]
-        found: set[type] = set()
-        for sub in subs:
-            if sub is not None:
-                found |= blockers(sub)
-        return found
+        return any(grouped(sub) for sub in subs if sub is not None)
 
-    for case in CASES:
-        fast = make_codec(case.schema).fast
-        assert fast == (not blockers(case.schema)), case.label
+    labels = {c.label for c in CASES if grouped(c.schema)}
+    assert set(GROUPED) <= labels
+    for label in labels:
+        codec = make_codec(BY_LABEL[label].schema)
+        assert codec._plan is not None, label
+        # no part of the record is handed to construct's parse or build
+        for value in codec._plan.decode.__globals__.values():
+            owner = getattr(value, "__self__", None)
+            assert not isinstance(owner, cs.Construct), (label, value)
+
+
+_codecs: dict[str, Codec[Any]] = {}
+_generated: dict[str, tuple[Callable[[Any], bytes], Callable[[bytes], Any]]] = {}
+_values: dict[tuple[str, bool], Strategy] = {}
+
+
+def codec_of(label: str) -> Codec[Any]:
+    """The codec of a case, made once (compiling a large record takes milliseconds)."""
+    codec = _codecs.get(label)
+    if codec is None:
+        codec = _codecs[label] = make_codec(BY_LABEL[label].schema)
+    return codec
+
+
+def generated_of(label: str) -> tuple[Callable[[Any], bytes], Callable[[bytes], Any]]:
+    """The generated code of a case's own codec, its construct fallback raising FellBack."""
+    got = _generated.get(label)
+    if got is None:
+        got = _generated[label] = generated(make_codec(BY_LABEL[label].schema))
+    return got
+
+
+def values_of(label: str, valid: bool) -> Strategy:
+    strategy = _values.get((label, valid))
+    if strategy is None:
+        case = BY_LABEL[label]
+        strategy = _values[label, valid] = Values(case.btf).of(case.type_id, valid)
+    return strategy
+
+
+def draws(label: str) -> int:
+    """Values drawn per example: fewer for the large records (their parts are cases too)."""
+    return 1 if codec_of(label).size > 128 else 3
 
 
 @pytest.mark.parametrize("label", sorted(BY_LABEL))
@@ -474,8 +478,8 @@ def test_what_stays_on_construct_is_what_the_hook_cannot_express() -> None:
 @given(data=st.data())
 def test_random_bytes_decode_as_construct_parses(label: str, data: st.DataObject) -> None:
     case = BY_LABEL[label]
-    codec = make_codec(case.schema)
-    for _ in range(3):
+    codec = codec_of(label)
+    for _ in range(draws(label)):
         raw = data.draw(raw_bytes(codec.size))
         ok, expected = parse(case.schema, raw)
         if not ok:
@@ -491,48 +495,35 @@ def test_random_bytes_decode_as_construct_parses(label: str, data: st.DataObject
 @pytest.mark.parametrize("label", sorted(BY_LABEL))
 @SETTINGS
 @given(data=st.data())
-def test_valid_values_encode_as_construct_builds(label: str, data: st.DataObject) -> None:
+def test_any_values_encode_or_fail_as_construct_does(label: str, data: st.DataObject) -> None:
     case = BY_LABEL[label]
-    codec = make_codec(case.schema)
-    values = Values(case.btf)
-    for _ in range(3):
-        value = data.draw(values.of(case.type_id, valid=True))
+    codec = codec_of(label)
+    for _ in range(draws(label)):
+        value = data.draw(values_of(label, False))
         assert_encode_agrees(codec, case.schema, value)
 
 
 @pytest.mark.parametrize("label", sorted(BY_LABEL))
 @SETTINGS
 @given(data=st.data())
-def test_any_values_encode_or_fail_as_construct_does(label: str, data: st.DataObject) -> None:
-    case = BY_LABEL[label]
-    codec = make_codec(case.schema)
-    values = Values(case.btf)
-    for _ in range(3):
-        value = data.draw(values.of(case.type_id, valid=False))
-        assert_encode_agrees(codec, case.schema, value)
-
-
-FAST_LABELS = sorted(c.label for c in CASES if make_codec(c.schema).fast)
-
-
-@pytest.mark.parametrize("label", FAST_LABELS)
-@SETTINGS
-@given(data=st.data())
 def test_generated_code_does_the_work_itself(label: str, data: st.DataObject) -> None:
-    """Valid values and all bytes never reach construct; nothing else is accepted."""
+    """Valid values and all bytes never reach construct; nothing else is accepted.
+
+    Every schema has a fast plan, so this also proves that valid values
+    encode as construct builds them (the codec's encode is this code).
+    """
     case = BY_LABEL[label]
-    codec = make_codec(case.schema)
-    encode, decode = generated(codec)
-    values = Values(case.btf)
-    for _ in range(3):
-        value = data.draw(values.of(case.type_id, valid=True))
+    encode, decode = generated_of(label)
+    size = codec_of(label).size
+    for _ in range(draws(label)):
+        value = data.draw(values_of(label, True))
         expected = build(case.schema, value)
         assert expected is not None, f"valid value {value!r} does not build"
         assert encode(value) == expected
-        raw = data.draw(raw_bytes(codec.size))
+        raw = data.draw(raw_bytes(size))
         assert norm(decode(raw)) == norm(case.schema.parse(raw))
-    for _ in range(3):
-        value = data.draw(values.of(case.type_id, valid=False))
+    for _ in range(draws(label)):
+        value = data.draw(values_of(label, False))
         try:
             got = encode(value)
         except FellBack:
@@ -545,7 +536,7 @@ def test_generated_code_does_the_work_itself(label: str, data: st.DataObject) ->
 @given(data=st.data())
 def test_batches_and_percpu_strides_equal_single_records(label: str, data: st.DataObject) -> None:
     case = BY_LABEL[label]
-    codec = make_codec(case.schema)
+    codec = codec_of(label)
     size = codec.size
     stride = data.draw(st.sampled_from([size, (size + 7) // 8 * 8]))
     raws = data.draw(st.lists(raw_bytes(size), max_size=4))
@@ -556,8 +547,7 @@ def test_batches_and_percpu_strides_equal_single_records(label: str, data: st.Da
     assert codec.encode_strided(got, stride) == b"".join(
         case.schema.build(p) + bytes(stride - size) for p in parsed
     )
-    values = Values(case.btf)
-    batch = data.draw(st.lists(values.of(case.type_id, valid=False), max_size=4))
+    batch = data.draw(st.lists(values_of(label, False), max_size=4))
     built = [build(case.schema, v) for v in batch]
     if all(b is not None for b in built):
         assert codec.encode_many(batch) == b"".join(b for b in built if b is not None)
@@ -742,11 +732,17 @@ def test_hook_details() -> None:
     assert [b.decode(bytes([i])) for i in (0, 1, 2)] == [False, True, 2]
     assert b.encode(True) == b"\x01"
 
-    # a bitfield of a run offers no leaf: the record stays on construct
-    run = cs.Struct("a" / BitField(1, 0, 3, False), "b" / BitField(1, 3, 5, False), OverlayEnd(1))
-    assert not make_codec(run).fast
+    # a bitfield of a run offers no leaf of its own, but is a member of its run's group
+    run = cs.Struct("a" / BitField(1, 0, 3, False), "b" / BitField(1, 3, 5, True), OverlayEnd(1))
+    codec: Codec[Any] = make_codec(run)
+    assert codec.fast
+    assert codec.decode(b"\xfd") == cs.Container(a=5, b=-1)
+    assert codec.encode({"a": 5, "b": -1}) == b"\xfd"
+    with pytest.raises(tm.CodecError):
+        codec.encode({"a": 8, "b": 0})
     with pytest.raises(TypeError):
         BitField(1, 0, 3, False).typedmaps_fast_leaf()
+    assert BitField(1, 0, 3, False, consume=True).typedmaps_fast_overlay() is None
 
 
 # -- through the typed layer, on a loaded object ---------------------------------
@@ -773,7 +769,7 @@ def test_typed_maps_of_a_loaded_zoo_use_fast_codecs(bpf: None) -> None:
         pcpu = tm.typed(obj.maps["zoo_pcpu_hash"])
         assert isinstance(pcpu, tm.PerCpuTypedMap)
         assert pcpu.key_codec.fast
-        assert not pcpu.value_codec.fast  # struct zoo_bits: bitfield runs
+        assert pcpu.value_codec.fast  # struct zoo_bits: bitfield runs, as one group each
         stats = tm.typed(obj.maps["zoo_pcpu_arr"])
         assert isinstance(stats, tm.PerCpuTypedMap)
         assert stats.value_codec.fast
@@ -797,10 +793,19 @@ def generated_zoo(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
     return mod
 
 
-#: Generated records with no union member and no bitfield run: fast now. (WideKey,
-#: a key record, is a frozen dataclass read through FrozenDataclassStruct, which
-#: the codec does not plan yet: it stays on construct, and equal to it below.)
-GENERATED_FAST = ("ZooEvent", "ZooInner", "ZooInts", "ZooStats", "ZooWordHalves")
+#: Every record `typedmaps gen` writes for the zoo, unions and bitfield runs included
+#: (key records, WideKey, are frozen and read through FrozenDataclassStruct).
+GENERATED_FAST = (
+    "WideKey",
+    "ZooBits",
+    "ZooEvent",
+    "ZooInner",
+    "ZooInts",
+    "ZooStats",
+    "ZooValue",
+    "ZooWord",
+    "ZooWordHalves",
+)
 
 
 def record_schema(cls: type[Any]) -> DataclassStruct[Any]:
@@ -814,8 +819,6 @@ def test_generated_records_get_fast_plans(generated_zoo: ModuleType) -> None:
     for name in GENERATED_FAST:
         codec = make_codec(record_schema(getattr(generated_zoo, name)))
         assert codec.fast, name
-    for name in ("ZooBits", "ZooValue", "ZooWord"):
-        assert not make_codec(record_schema(getattr(generated_zoo, name))).fast, name
 
 
 #: Generated record class -> its C struct, for values drawn from the BTF member types.

@@ -38,9 +38,14 @@ def test_pair_plan_equals_the_two_codecs(kspec: Spec, vspec: Spec, data: st.Data
     got_kb, got_vb = pp.encode_pairs(list(zip(keys, values, strict=True)))
     assert (bytes(got_kb), bytes(got_vb)) == (kb, vb)
 
-    pairs = pp.decode_pairs(kb, memoryview(vb))
-    expected = zip(kc.decode_many(kb, n), vc.decode_many(vb, n), strict=True)
-    assert [(norm(k), norm(v)) for k, v in pairs] == [(norm(k), norm(v)) for k, v in expected]
+    try:  # (records construct cannot parse: a frozen one with init=False fields)
+        expected = list(zip(kc.decode_many(kb, n), vc.decode_many(vb, n), strict=True))
+    except CodecError:
+        with pytest.raises(Exception):  # noqa: B017, PT011 (then the caller asks the codecs)
+            pp.decode_pairs(kb, memoryview(vb))
+    else:
+        pairs = pp.decode_pairs(kb, memoryview(vb))
+        assert [(norm(k), norm(v)) for k, v in pairs] == [(norm(k), norm(v)) for k, v in expected]
 
     # Random bytes: the pair loop either raises (the caller then asks the
     # codecs, which ask construct) or gives what the codecs give.

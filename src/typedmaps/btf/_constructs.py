@@ -36,6 +36,14 @@ def _bits_mask(offset: int, width: int) -> int:
 #: schema and compiles the functions into the record's generated code.
 FastLeaf = tuple[str, Callable[[Any], Any] | None, Callable[[Any], Any] | None]
 
+#: What a ``typedmaps_fast_overlay()`` hook returns (see typedmaps.codec.FAST_OVERLAY_HOOK):
+#: a bitfield of a run, ``("bits", nbytes, shift, width, signed, decode, encode)``,
+#: or a union member, ``("subcon", subcon, mask)``.
+FastOverlay = (
+    tuple[str, int, int, int, bool, Callable[[int], Any] | None, Callable[[Any], int] | None]
+    | tuple[str, "cs.Construct[Any, Any]", int]
+)
+
 _LE_UINT_CODES: Final = {1: "<B", 2: "<H", 4: "<I", 8: "<Q"}
 _BOOLS: Final = (False, True)
 
@@ -631,6 +639,35 @@ class BitField(Construct[T, T | str], Generic[T]):
 
         return f"{nbytes}s", decode_bytes, encode_bytes
 
+    def typedmaps_fast_overlay(self) -> FastOverlay | None:
+        """The codec's group member, for a field of a run (``consume=False``).
+
+        The field is ``width`` bits at ``shift`` of the run's little-endian
+        bytes; decoding sign-extends as parsing does and then makes the bool
+        or looks the enum member up; encoding converts what building accepts
+        (an int, an enumerator's name) to the int, whose range the codec
+        checks as building does. A field that consumes its bytes is no group
+        member (None): its ``typedmaps_fast_leaf`` applies.
+        """
+        if self.consume:
+            return None
+        nbytes, shift, width = self.nbytes, self.shift, self.width
+        cls = self.enum
+        decode: Callable[[int], Any] | None = None
+        if self.boolean:
+            decode = bool
+        elif cls is not None:
+            decode = _enum_lookup(cls)
+
+        def encode(obj: Any) -> int:
+            if isinstance(obj, str) and cls is not None:
+                return int(cls[obj])
+            if isinstance(obj, int):
+                return int(obj)
+            raise TypeError(type(obj).__name__)
+
+        return ("bits", nbytes, shift, width, bool(self.signed), decode, encode)
+
 
 class UnionMember(Construct[T | None, T | None], Generic[T]):
     """One member of a union: parsed from the union's bytes without consuming them.
@@ -677,6 +714,10 @@ class UnionMember(Construct[T | None, T | None], Generic[T]):
     def _sizeof(self, context: Any, path: Any) -> int:
         return 0
 
+    def typedmaps_fast_overlay(self) -> FastOverlay:
+        """The codec's group member: the subcon read from the union's bytes, built under mask."""
+        return ("subcon", self.subcon, self.mask)
+
 
 def UnionRecord(dc_type: type[D]) -> DataclassStruct[D]:
     """``DataclassStruct`` for a union record (what ``typedmaps gen`` writes for a union).
@@ -716,3 +757,7 @@ class OverlayEnd(Construct[None, None]):
 
     def _sizeof(self, context: Any, path: Any) -> int:
         return self.nbytes
+
+    def typedmaps_fast_group_end(self) -> int:
+        """The codec's group end: the union or bitfield run is ``nbytes`` long."""
+        return int(self.nbytes)

@@ -11,10 +11,13 @@ import construct as cs
 
 from ._plan import (
     _Array,
+    _Bits,
     _count_endians,
+    _Group,
     _Leaf,
     _Node,
     _NoPlan,
+    _Overlay,
     _Pad,
     _Padded,
     _Planner,
@@ -89,12 +92,12 @@ class _Emitter:
             if node.size:
                 self.fmt.append(f"{node.size}x" if node.pattern == b"\x00" else f"{node.size}s")
                 self.items += node.pattern != b"\x00"
-        elif isinstance(node, _Struct):
+        elif isinstance(node, _Struct | _Record):
             for _, sub, _ in node.fields:
                 self.layout(sub)
-        elif isinstance(node, _Record):
-            for _, sub in node.fields:
-                self.layout(sub)
+        elif isinstance(node, _Group):
+            self.fmt.append(self.leaf(node.storage).code)
+            self.items += 1
         elif isinstance(node, _Array):
             self.use_t = True
             for _ in range(node.count):
@@ -122,8 +125,7 @@ class _Emitter:
             return "None"
         if isinstance(node, _Struct):
             parts = []
-            for name, sub, _ in node.fields:
-                expr = self.dec(sub)
+            for name, expr in self.dec_fields(node.fields):
                 if name is not None:
                     parts.append(f"{name!r}: {expr}")
             return f"_C({{{', '.join(parts)}}})"
@@ -133,38 +135,126 @@ class _Emitter:
             return self.dec_array(node)
         if isinstance(node, _Wrap):
             expr = self.dec(node.inner)
-            if node.check is not None:
+            if node.check is not None or node.get is not None:
                 var = self.name("k")
                 self.lines.append(f"{var} = {expr}")
-                self.lines.append(node.check.format(x=var))
+                if node.check is not None:
+                    self.lines.append(node.check.format(x=var))
                 expr = var
+            if node.get is not None and node.dec is not None:
+                out = self.name("m")
+                self.lines.append(f"{out} = {node.get}({expr})")
+                self.lines.append(f"if {out} is None: {out} = {node.dec.format(expr)}")
+                return out
             if node.dec is not None:
                 expr = node.dec.format(expr)
             return expr
+        if isinstance(node, _Group):  # pragma: no cover - groups live in fields
+            raise _NoPlan("a group outside a struct")
         expr = self.dec(node.inner)
         self.dec(node.pad)
         return expr
 
+    def dec_fields(
+        self, fields: list[tuple[str | None, _Node, bool]]
+    ) -> list[tuple[str | None, str]]:
+        """(name, expression) of every field in layout order; a group gives one per member."""
+        out: list[tuple[str | None, str]] = []
+        for name, sub, _ in fields:
+            if isinstance(sub, _Group):
+                out += self.dec_group(sub)
+            else:
+                out.append((name, self.dec(sub)))
+        return out
+
+    def dec_group(self, node: _Group) -> list[tuple[str | None, str]]:
+        """The group's one item, then each member's value from it (and None for the end)."""
+        leaf = self.leaf(node.storage)
+        expr = self.item(self.items)
+        self.items += 1
+        for tmpl in leaf.dec:
+            expr = tmpl.format(expr)
+        g = self.name("g")
+        self.lines.append(f"{g} = {expr}")
+        raw = g
+        if node.storage.code.endswith("s") and any(isinstance(m.part, _Bits) for m in node.members):
+            raw = self.name("gi")
+            self.lines.append(f"{raw} = {self.planner.bind(int.from_bytes, '_fb')}({g}, 'little')")
+        out: list[tuple[str | None, str]] = []
+        for m in node.members:
+            part = m.part
+            if isinstance(part, _Bits):
+                mask = (1 << part.width) - 1
+                value = f"{raw} >> {part.shift} & {mask}" if part.shift else f"{raw} & {mask}"
+                if part.signed:
+                    half = 1 << (part.width - 1)
+                    value = f"(({value}) ^ {half}) - {half}"
+                value = f"({value})"
+                if part.dec is not None:
+                    value = part.dec.format(value)
+                out.append((m.name, value))
+            else:
+                out.append((m.name, self.dec_overlay(part, g)))
+        out.append((node.end_name, "None"))
+        return out
+
+    def sub_emitter(self, node: _Node) -> tuple[_Emitter, struct.Struct]:
+        """An emitter of its own for a union member, and the struct of the member's bytes."""
+        counts: dict[str, int] = {}
+        _count_endians(node, counts)
+        prefix = "<" if counts.get("<", 0) >= counts.get(">", 0) else ">"
+        sub = _Emitter(self.planner, prefix, self.name("m") + "_")
+        sub.layout(node)
+        packer = struct.Struct(prefix + "".join(sub.fmt))
+        sub.use_t = sub.use_t or sub.items > 255
+        return sub, packer
+
+    def dec_overlay(self, part: _Overlay, g: str) -> str:
+        """A union member's value: its own struct unpacked from the group's bytes."""
+        sub, packer = self.sub_emitter(part.node)
+        if packer.size != part.size:  # pragma: no cover - a planner bug; stay correct
+            raise _NoPlan("union member layout")
+        nitems = sub.items
+        sub.items, sub.lines = 0, []
+        expr = sub.dec(part.node)
+        if nitems:
+            if sub.use_t:
+                target = f"{sub.stem}t"
+            else:
+                target = ", ".join(f"{sub.stem}v{i}" for i in range(nitems)) + ","
+            unpack = self.planner.bind(packer.unpack_from, "_uf")
+            self.lines.append(f"{target} = {unpack}({g})")
+        self.lines += sub.lines
+        return expr
+
     def dec_record(self, node: _Record) -> str:
-        exprs = {name: self.dec(sub) for name, sub in node.fields}
+        exprs = dict(self.dec_fields(node.fields))
         cls = self.planner.bind(node.cls, "_R")
         obj = self.name("o")
-        if node.plain:
-            # The generated __init__ stores the init fields in order; fields
-            # with init=False keep their class default until DataclassStruct
-            # sets them afterwards, so they come last in the instance dict.
-            self.lines.append(f"{obj} = _new({cls})")
-            for name in node.init:
-                self.lines.append(f"{obj}.{name} = {exprs[name]}")
-            for name in node.order:
-                if name not in node.init:
-                    self.lines.append(f"{obj}.{name} = {exprs[name]}")
-        else:
+        noinit = [name for name in node.order if name not in node.init]
+        if node.build == "call":
             init = ", ".join(f"{name}={exprs[name]}" for name in node.init)
             self.lines.append(f"{obj} = {cls}({init})")
-            for name in node.order:
-                if name not in node.init:
+        else:
+            # What the generated __init__ does: store the init fields in order.
+            self.lines.append(f"{obj} = _new({cls})")
+            if node.build == "stores":
+                for name in node.init:
                     self.lines.append(f"{obj}.{name} = {exprs[name]}")
+            elif node.build == "dict":
+                d = self.name("d")
+                self.lines.append(f"{d} = {obj}.__dict__")
+                for name in node.init:
+                    self.lines.append(f"{d}[{name!r}] = {exprs[name]}")
+            else:
+                for name in node.init:
+                    self.lines.append(f"_osa({obj}, {name!r}, {exprs[name]})")
+            if node.post_init:
+                self.lines.append(f"{obj}.__post_init__()")
+        # DataclassStruct then sets the init=False fields; until then they
+        # keep their class default, so they come last in the instance dict.
+        for name in noinit:
+            self.lines.append(f"{obj}.{name} = {exprs[name]}")
         return obj
 
     def dec_array(self, node: _Array) -> str:
@@ -185,6 +275,9 @@ class _Emitter:
 
     # -- encode ------------------------------------------------------------
 
+    def enc_group(self, node: _Group, values: list[str]) -> None:
+        _enc_group(self, node, values)
+
     def enc(self, node: _Node, x: str) -> None:
         """Statements that check ``x`` (a local) and append its pack args."""
         if isinstance(node, _Leaf):
@@ -201,6 +294,15 @@ class _Emitter:
                 if isinstance(sub, _Pad):
                     self.enc(sub, "None")  # construct builds padding from nothing
                     continue
+                if isinstance(sub, _Group):
+                    ys = []
+                    for m in sub.members:
+                        y = self.name("a")
+                        get = f"{x}.get({m.name!r})" if m.buildnone else f"{x}[{m.name!r}]"
+                        self.lines.append(f"{y} = {get}")
+                        ys.append(y)
+                    self.enc_group(sub, ys)
+                    continue
                 y = self.name("a")
                 get = f"{x}.get({name!r})" if buildnone else f"{x}[{name!r}]"
                 self.lines.append(f"{y} = {get}")
@@ -208,12 +310,17 @@ class _Emitter:
         elif isinstance(node, _Record):
             cls = self.planner.bind(node.cls, "_R")
             self.lines.append(f"if type({x}) is not {cls}: raise _S")
-            names = {}
+            names: dict[str | None, str] = {}
             for name in node.order:  # DataclassStruct reads every field, in this order
                 names[name] = y = self.name("a")
                 self.lines.append(f"{y} = {x}.{name}")
-            for name, sub in node.fields:
-                self.enc(sub, names[name])
+            for name, sub, _ in node.fields:
+                if isinstance(sub, _Group):
+                    self.enc_group(sub, [names[m.name] for m in sub.members])
+                else:
+                    self.enc(sub, names[name])
+        elif isinstance(node, _Group):  # pragma: no cover - groups live in fields
+            raise _NoPlan("a group outside a struct")
         elif isinstance(node, _Array):
             self.lines.append(f"if len({x}) != {node.count}: raise _S")
             elem = node.elem
@@ -231,6 +338,87 @@ class _Emitter:
         else:
             self.enc(node.inner, x)
             self.enc(node.pad, x)
+
+
+def _enc_group(em: _Emitter, node: _Group, values: list[str]) -> None:
+    """Merge every member's bits into one integer, as the members' builds would."""
+    p = em.planner
+    acc = em.name("g")
+    # Members whose masks never meet need no agreement check (bitfield runs).
+    masks = [_member_mask(m) for m in node.members]
+    overlapping = any(masks[i] & masks[j] for i in range(len(masks)) for j in range(i))
+    if not overlapping and all(isinstance(m.part, _Bits) for m in node.members):
+        terms = [_enc_bits(em, m, y) for m, y in zip(node.members, values, strict=True)]
+        em.lines.append(f"{acc} = {' | '.join(terms) or '0'}")
+        _group_item(em, node, acc)
+        return
+    em.lines.append(f"{acc} = 0")
+    claimed = em.name("c") if overlapping else None
+    if claimed is not None:
+        em.lines.append(f"{claimed} = 0")
+    full = (1 << (8 * node.size)) - 1
+    for m, mask, y in zip(node.members, masks, values, strict=True):
+        part = m.part
+        if isinstance(part, _Overlay):
+            for d in m.defaults:
+                em.lines.append(f"if {y} is None: {y} = {d}")
+        bits = em.name("b")
+        if isinstance(part, _Bits):
+            em.lines.append(f"{bits} = {_enc_bits(em, m, y)}")
+        else:
+            sub, packer = em.sub_emitter(part.node)
+            sub.lines, sub.args = [], []
+            sub.enc(part.node, y)
+            pack = p.bind(packer.pack, "_pk")
+            fb = p.bind(int.from_bytes, "_fb")
+            em.lines.append(f"if {y} is not None:")
+            body = [*sub.lines, f"{bits} = {fb}({pack}({', '.join(sub.args)}), 'little')"]
+            em.lines += ["    " + line for line in body]
+        ind = "    " if isinstance(part, _Overlay) else ""
+        if claimed is None:
+            em.lines.append(f"{ind}{acc} |= {bits} & {mask}")
+        else:
+            em.lines.append(f"{ind}if ({acc} ^ {bits}) & {mask} & {claimed}: raise _S")
+            em.lines.append(f"{ind}{acc} = {acc} & {full & ~mask} | {bits} & {mask}")
+            em.lines.append(f"{ind}{claimed} |= {mask}")
+    _group_item(em, node, acc)
+
+
+def _enc_bits(em: _Emitter, m: Any, y: str) -> str:
+    """Check a bitfield member's value ``y`` as its build would; the expression of its bits."""
+    part: _Bits = m.part
+    for d in m.defaults:
+        em.lines.append(f"if {y} is None: {y} = {d}")
+    width, shift = part.width, part.shift
+    lo, hi = (-(1 << (width - 1)), 1 << (width - 1)) if part.signed else (0, 1 << width)
+    if part.enc is None:
+        em.lines.append(f"if {y}.__class__ is not int: raise _S")
+    else:
+        em.lines.append(f"if {y}.__class__ is not int: {y} = {part.enc}({y})")
+    em.lines.append(f"if not {lo} <= {y} < {hi}: raise _S")
+    term = f"({y} & {(1 << width) - 1})" if part.signed else y
+    return f"{term} << {shift}" if shift else term
+
+
+def _group_item(em: _Emitter, node: _Group, acc: str) -> None:
+    """The group's struct item from its integer ``acc``, appended to the pack arguments."""
+    leaf = em.leaf(node.storage)
+    if not node.storage.code.endswith("s"):
+        out = acc
+    else:
+        out = em.name("a")
+        em.lines.append(f"{out} = {acc}.to_bytes({node.size}, 'little')")
+    for step in leaf.enc:  # another byte order than the struct's: converted
+        em.lines.append(step.format(x=out))
+    em.args.append(out)
+
+
+def _member_mask(m: Any) -> int:
+    part = m.part
+    if isinstance(part, _Bits):
+        return ((1 << part.width) - 1) << part.shift
+    mask: int = part.mask
+    return mask
 
 
 @dataclasses.dataclass(frozen=True)
@@ -255,7 +443,7 @@ def _weight(node: _Node) -> int:
     if isinstance(node, _Struct):
         return 1 + sum(_weight(sub) for _, sub, _ in node.fields)
     if isinstance(node, _Record):
-        return 1 + sum(_weight(sub) for _, sub in node.fields)
+        return 1 + sum(_weight(sub) for _, sub, _ in node.fields)
     if isinstance(node, _Array):
         elem = node.elem
         if isinstance(elem, _Leaf) and not elem.dec and not elem.enc:
@@ -263,6 +451,10 @@ def _weight(node: _Node) -> int:
         return 1 + node.count * _weight(elem)
     if isinstance(node, _Wrap | _Padded):
         return 1 + _weight(node.inner)
+    if isinstance(node, _Group):
+        return 1 + sum(
+            _weight(m.part.node) if isinstance(m.part, _Overlay) else 2 for m in node.members
+        )
     return 1
 
 
@@ -339,6 +531,7 @@ def _base_ns(planner: _Planner) -> dict[str, Any]:
         _LC=cs.ListContainer,
         _dict=dict,
         _new=object.__new__,
+        _osa=object.__setattr__,
     )
     return ns
 

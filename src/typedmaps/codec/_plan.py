@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
+import inspect
 import struct
 import sys
 from collections.abc import Callable
@@ -40,6 +42,38 @@ from construct_typed import DataclassStruct, TEnum, TFlagsEnum
 #: tests/test_codec_equivalence.py does for construct's classes.
 FAST_LEAF_HOOK = "typedmaps_fast_leaf"
 
+#: A construct class that reads bytes at its position *without consuming
+#: them* (a member of a union, a bitfield of a run sharing its bytes with its
+#: neighbours) takes part in fast plans by defining a method of this name.
+#: Such members sit in a Struct (or DataclassStruct) one after another, and
+#: the construct right after the last of them closes the *group*: it defines
+#: FAST_GROUP_END_HOOK and consumes the group's bytes. The codec then reads
+#: the group's bytes once, as one struct item, and decodes every member from
+#: it. The method returns None when this instance does consume its bytes
+#: (then FAST_LEAF_HOOK applies, if defined), or one of:
+#:
+#: - ``("bits", nbytes, shift, width, signed, decode, encode)``: the member is
+#:   bits ``shift .. shift+width-1`` of the little-endian unsigned integer
+#:   over the ``nbytes`` bytes at its position (``shift + width <= 8 *
+#:   nbytes``), sign-extended when ``signed``. ``decode`` is None or a
+#:   function from that int to exactly what parse returns; ``encode`` is None
+#:   (the value must be an ``int``) or a function from a value to the int,
+#:   raising wherever build raises. The codec checks the int's range for
+#:   ``width`` and ``signed``, as build must, and sets those bits.
+#: - ``("subcon", subcon, mask)``: the member parses ``subcon`` (a fixed-size,
+#:   context-free construct the codec can plan) at its position; building
+#:   writes the subcon's bytes only under ``mask`` (a little-endian int over
+#:   them), and a None value writes nothing.
+#:
+#: Building a group starts from zero bytes; members build in order, and a
+#: member whose bits under its mask differ from bits earlier members already
+#: set must make build raise. The closing construct's method returns the
+#: group's size in bytes: parse consumes them and returns None, build leaves
+#: the bits the members set and zero-fills the rest. typedmaps.btf's
+#: BitField, UnionMember and OverlayEnd follow this protocol.
+FAST_OVERLAY_HOOK = "typedmaps_fast_overlay"
+FAST_GROUP_END_HOOK = "typedmaps_fast_group_end"
+
 
 class _NoPlan(Exception):
     """A schema part has no fast plan; the codec falls back to construct."""
@@ -73,20 +107,82 @@ class _Pad:
 
 @dataclasses.dataclass(eq=False)
 class _Struct:
-    """A construct Struct: (name, node, builds-from-None) per field."""
+    """A construct Struct: (name, node, builds-from-None) per field.
+
+    A group of overlay members and the construct closing it is one entry,
+    ``(None, _Group, True)``: the group names its members itself.
+    """
 
     fields: list[tuple[str | None, _Node, bool]]
 
 
 @dataclasses.dataclass(eq=False)
 class _Record:
-    """A construct-typing DataclassStruct."""
+    """A construct-typing DataclassStruct.
+
+    ``build`` says how an instance is made, exactly as ``cls(**init)`` then
+    ``setattr`` of the other fields (what DataclassStruct.parse does) makes
+    it: ``"stores"`` (``object.__new__`` then attribute stores), ``"dict"``
+    (``object.__new__`` then stores into the instance ``__dict__``: frozen
+    classes, whose ``__init__`` writes with ``object.__setattr__``),
+    ``"setattr"`` (``object.__new__`` then ``object.__setattr__`` per field:
+    frozen slots classes) or ``"call"`` (call the class). ``post_init``:
+    call ``__post_init__()`` after the fields are set, as the generated
+    ``__init__`` does.
+    """
 
     cls: type
-    fields: list[tuple[str, _Node]]  # layout order
+    fields: list[tuple[str | None, _Node, bool]]  # layout order; groups as in _Struct
     order: list[str]  # declaration order
     init: list[str]  # fields passed to __init__
-    plain: bool  # __new__ + attribute stores give the same object as calling cls
+    build: str
+    post_init: bool = False
+
+
+@dataclasses.dataclass(eq=False)
+class _Bits:
+    """A bitfield of a group: ``width`` bits at ``shift`` of the group's LE integer."""
+
+    shift: int
+    width: int
+    signed: bool
+    dec: str | None  # expression template on the extracted int
+    enc: str | None  # name of a function value -> int, or None (the value must be an int)
+
+
+@dataclasses.dataclass(eq=False)
+class _Overlay:
+    """A union member of a group: ``node`` read from the group's first ``size`` bytes."""
+
+    node: _Node
+    size: int
+    mask: int
+
+
+@dataclasses.dataclass(eq=False)
+class _Member:
+    """One named member of a group, with the Default values around it (outer first)."""
+
+    name: str | None
+    part: _Bits | _Overlay
+    buildnone: bool
+    defaults: list[str]  # bound names of Default values, applied to a None value in order
+    size: int  # the bytes it reads from the group's start
+
+
+@dataclasses.dataclass(eq=False)
+class _Group:
+    """Members sharing ``size`` bytes (a union, a bitfield run), closed by ``end``.
+
+    ``storage`` is the one struct item the bytes travel in: an unsigned
+    little-endian int when every member is a bitfield and the size has a
+    struct code, else ``"Ns"`` bytes.
+    """
+
+    size: int
+    members: list[_Member]
+    end_name: str | None
+    storage: _Leaf
 
 
 @dataclasses.dataclass(eq=False)
@@ -103,6 +199,7 @@ class _Wrap:
     dec: str | None = None  # expression template on the inner value
     check: str | None = None  # statement template on "{x}" (the inner value)
     enc: list[str] = dataclasses.field(default_factory=list)  # statements on "{x}"
+    get: str | None = None  # a mapping's bound get: a hit (not None) is the decoded value
 
 
 @dataclasses.dataclass(eq=False)
@@ -113,7 +210,7 @@ class _Padded:
     pad: _Pad
 
 
-_Node = _Leaf | _Pad | _Struct | _Record | _Array | _Wrap | _Padded
+_Node = _Leaf | _Pad | _Struct | _Record | _Array | _Wrap | _Padded | _Group
 
 _NATIVE = "<" if sys.byteorder == "little" else ">"
 _INT_CODES = {1: "B", 2: "H", 4: "I", 8: "Q"}
@@ -147,6 +244,41 @@ def _padded_string_encoder(encoding: str, length: int) -> Callable[[object], byt
         if len(data) > length:
             raise _Slow
         return data
+
+    return encode
+
+
+def _c_string_decoder(term: bytes, encoding: str) -> Callable[[bytes], str]:
+    """The text before the first terminator unit; _Slow when there is none (construct fails)."""
+    unit = len(term)
+
+    def decode(data: bytes) -> str:
+        if unit == 1:
+            end = data.find(term)
+        else:
+            end = next(
+                (i for i in range(0, len(data) - unit + 1, unit) if data[i : i + unit] == term), -1
+            )
+        if end < 0:
+            raise _Slow
+        return data[:end].decode(encoding)
+
+    return decode
+
+
+def _c_string_encoder(
+    term: bytes, encoding: str, length: int, pattern: bytes
+) -> Callable[[object], bytes]:
+    """The ``length`` bytes a fixed-size CString builds; _Slow where construct raises."""
+    room = length - len(term)
+
+    def encode(value: object) -> bytes:
+        if not isinstance(value, str):
+            raise _Slow
+        data = value.encode(encoding) if value else b""
+        if len(data) > room:
+            raise _Slow
+        return data + term + pattern * (room - len(data))
 
     return encode
 
@@ -241,6 +373,10 @@ class _Planner:
             return _Leaf(f"{n}s", "", n, enc=[f"if len({{x}}) != {n}: raise _S"])
         if kind is cs.StringEncoded:
             return self.padded_string(sc)
+        if kind is cs.Padded or kind is cs.FixedSized:
+            text = self.c_string(sc)
+            if text is not None:
+                return text
         if kind is cs.Padded:
             return self.padded(sc)
         if kind is cs.Aligned:
@@ -262,15 +398,83 @@ class _Planner:
             d = self.bind(value)
             return _Wrap(self.plan(sc.subcon), enc=[f"if {{x}} is None: {{x}} = {d}"])  # type: ignore[attr-defined]
         if kind in _ADAPTERS:
-            dec, enc = _adapter_funcs(sc)
-            f, g = self.bind(dec, "_f"), self.bind(enc, "_g")
-            return _Wrap(self.plan(sc.subcon), dec=f"{f}({{}})", enc=[f"{{x}} = {g}({{x}})"])  # type: ignore[attr-defined]
+            return self.adapter(sc)
         hook = getattr(kind, FAST_LEAF_HOOK, None)
         if callable(hook):
             return self.custom_leaf(sc)
         if _context_free(sc):
             return self.opaque(sc)
         raise _NoPlan(kind.__name__)
+
+    def adapter(self, sc: cs.Construct[Any, Any]) -> _Wrap:
+        """Enum, FlagsEnum, Mapping, TEnum, TFlagsEnum: the adapter's own _decode/_encode.
+
+        Where the adapter's decode is a lookup in a dict it keeps (Enum and
+        Mapping: ``decmapping``; TEnum and TFlagsEnum: the enum class's
+        ``_value2member_map_``, which Enum.__new__ looks in first), a hit in
+        that dict is the answer and only a miss calls _decode. Encoding an
+        exact member of a TEnum/TFlagsEnum class is ``int(member)``, as
+        _encode does; an exact int given to Enum is itself.
+        """
+        dec, enc = _adapter_funcs(sc)
+        f, g = self.bind(dec, "_f"), self.bind(enc, "_g")
+        inner = self.plan(sc.subcon)  # type: ignore[attr-defined]
+        kind = type(sc)
+        node = _Wrap(inner, dec=f"{f}({{}})", enc=[f"{{x}} = {g}({{x}})"])
+        if kind is cs.Enum or kind is cs.Mapping:
+            mapping = sc.decmapping  # type: ignore[attr-defined]
+            if type(mapping) is dict:
+                node.get = self.bind(mapping.get, "_mg")
+            if kind is cs.Enum:
+                node.enc = [f"if {{x}}.__class__ is not int: {{x}} = {g}({{x}})"]
+        elif kind is TEnum or kind is TFlagsEnum:
+            cls = sc.enum_type  # type: ignore[attr-defined]
+            members = getattr(cls, "_value2member_map_", None)
+            if (
+                type(members) is dict
+                and isinstance(cls, enum.EnumType)
+                and type(cls).__call__ is enum.EnumType.__call__
+                and cls.__new__ is enum.Enum.__new__  # type: ignore[comparison-overlap]
+            ):
+                node.get = self.bind(members.get, "_mg")
+            c, i = self.bind(cls, "_E"), self.bind(int, "_int")
+            node.enc = [f"{{x}} = {i}({{x}}) if {{x}}.__class__ is {c} else {g}({{x}})"]
+        return node
+
+    def c_string(self, sc: cs.Construct[Any, Any]) -> _Leaf | None:
+        """``FixedSized(n, CString(enc))`` or ``Padded(n, CString(enc))``: one ``"Ns"`` item.
+
+        Parsing both reads the string up to the first terminator (one NUL
+        code unit of the encoding, at a unit boundary) inside the n bytes and
+        ignores the rest; without a terminator there both fail. Building
+        writes the encoded text, the terminator and padding (zeros for
+        FixedSized, the pattern for Padded), and fails when that takes more
+        than n bytes. None when ``sc`` is not of this form.
+        """
+        length, inner = sc.length, sc.subcon  # type: ignore[attr-defined]
+        if type(inner) is not cs.StringEncoded or inner.parsed is not None:
+            return None
+        term_sc: Any = inner.subcon  # type: ignore[attr-defined]
+        if type(term_sc) is not cs.NullTerminated or term_sc.parsed is not None:
+            return None
+        if type(term_sc.subcon) is not _GREEDY_TYPE or term_sc.subcon.parsed is not None:
+            return None
+        term, encoding = term_sc.term, inner.encoding
+        if not (term_sc.consume and term_sc.require and not term_sc.include):
+            return None
+        if not isinstance(term, bytes) or not term or not isinstance(encoding, str):
+            return None
+        if not isinstance(length, int) or length < len(term):
+            return None
+        if type(sc) is cs.Padded:
+            pattern = sc.pattern
+            if not isinstance(pattern, bytes) or len(pattern) != 1:
+                return None
+        else:
+            pattern = b"\x00"
+        dec = self.bind(_c_string_decoder(term, encoding), "_f")
+        enc = self.bind(_c_string_encoder(term, encoding, length, pattern), "_g")
+        return _Leaf(f"{length}s", "", length, dec=[f"{dec}({{}})"], enc=[f"{{x}} = {enc}({{x}})"])
 
     def custom_leaf(self, sc: cs.Construct[Any, Any]) -> _Leaf:
         """A construct class of its own that offers a fast leaf (see FAST_LEAF_HOOK)."""
@@ -386,8 +590,96 @@ class _Planner:
         return _Padded(self.plan(inner), pad)
 
     def struct(self, sc: cs.Construct[Any, Any]) -> _Struct:
-        fields = [(sub.name, self.plan(sub), bool(sub.flagbuildnone)) for sub in sc.subcons]  # type: ignore[attr-defined]
-        return _Struct(fields)
+        return _Struct(self.fields(sc.subcons))  # type: ignore[attr-defined]
+
+    def fields(self, subcons: list[cs.Construct[Any, Any]]) -> list[tuple[str | None, _Node, bool]]:
+        """The plans of a Struct's subcons; overlay members and their end become one _Group."""
+        out: list[tuple[str | None, _Node, bool]] = []
+        members: list[_Member] = []
+        for sub in subcons:
+            if sub.parsed is not None:
+                raise _NoPlan("parsed hook")
+            member = self.overlay(sub)
+            if member is not None:
+                members.append(member)
+                continue
+            end = _group_end(sub)
+            if end is not None:
+                if not members:  # an end alone: bytes nothing reads, zeros when built
+                    out.append((sub.name, _Pad(end, b"\x00"), True))
+                    continue
+                out.append((None, self.group(members, end, sub.name), True))
+                members = []
+                continue
+            if members:
+                raise _NoPlan("overlay members not closed by a group end")
+            out.append((sub.name, self.plan(sub), bool(sub.flagbuildnone)))
+        if members:
+            raise _NoPlan("overlay members not closed by a group end")
+        return out
+
+    def overlay(self, sc: cs.Construct[Any, Any]) -> _Member | None:
+        """``sc`` as a member of a group (see FAST_OVERLAY_HOOK), or None if it is not one."""
+        name, buildnone = sc.name, bool(sc.flagbuildnone)
+        wrappers: list[cs.Construct[Any, Any]] = []
+        core = sc
+        while type(core) in (cs.Renamed, cs.Default):
+            wrappers.append(core)
+            core = core.subcon  # type: ignore[attr-defined]
+        hook = getattr(type(core), FAST_OVERLAY_HOOK, None)
+        if not callable(hook):
+            return None
+        defaults: list[str] = []
+        for w in [*wrappers, core]:
+            if w.parsed is not None:
+                raise _NoPlan("parsed hook")
+            if type(w) is cs.Default:
+                value = w.value
+                if callable(value):
+                    raise _NoPlan("Default with a context lambda")
+                if value is not None:
+                    defaults.append(self.bind(value))
+        try:
+            spec = getattr(core, FAST_OVERLAY_HOOK)()
+        except Exception as exc:
+            raise _NoPlan(f"{FAST_OVERLAY_HOOK} failed: {exc!r}") from None
+        if spec is None:
+            return None
+        part: _Bits | _Overlay
+        if isinstance(spec, tuple) and len(spec) == 7 and spec[0] == "bits":
+            _, nbytes, shift, width, signed, dec, enc = spec
+            if not all(isinstance(x, int) for x in (nbytes, shift, width)):
+                raise _NoPlan(f"{FAST_OVERLAY_HOOK}: bits parameters")
+            if shift < 0 or width < 1 or shift + width > 8 * nbytes:
+                raise _NoPlan(f"{FAST_OVERLAY_HOOK}: {width} bits at {shift} in {nbytes} bytes")
+            part = _Bits(
+                shift,
+                width,
+                bool(signed),
+                None if dec is None else f"{self.bind(dec, '_f')}({{}})",
+                None if enc is None else self.bind(enc, "_g"),
+            )
+            size = nbytes
+        elif isinstance(spec, tuple) and len(spec) == 3 and spec[0] == "subcon":
+            _, sub, mask = spec
+            size = _fixed_size(sub) if isinstance(sub, cs.Construct) else None
+            if size is None or not isinstance(mask, int) or not 0 <= mask < 1 << (8 * size):
+                raise _NoPlan(f"{FAST_OVERLAY_HOOK}: subcon and mask")
+            part = _Overlay(self.plan(sub), size, mask)
+        else:
+            raise _NoPlan(f"{FAST_OVERLAY_HOOK} returned {spec!r}")
+        return _Member(name, part, buildnone, defaults, size)
+
+    def group(self, members: list[_Member], size: int, end_name: str | None) -> _Group:
+        if size == 0:
+            raise _NoPlan("a group of zero bytes")
+        if any(m.size > size for m in members):
+            raise _NoPlan("an overlay member reads past its group's end")
+        if all(isinstance(m.part, _Bits) for m in members) and size in _INT_CODES:
+            storage = _Leaf(_INT_CODES[size], "<" if size > 1 else "", size, kind="int")
+        else:
+            storage = _Leaf(f"{size}s", "", size)
+        return _Group(size, members, end_name, storage)
 
     def record(self, sc: cs.Construct[Any, Any]) -> _Record:
         cls: type = sc.dc_type  # type: ignore[attr-defined]
@@ -395,16 +687,15 @@ class _Planner:
         if type(inner) is not cs.Struct or inner.parsed is not None:
             raise _NoPlan("DataclassStruct subcon")
         declared = dataclasses.fields(cls)
-        fields: list[tuple[str, _Node]] = []
-        for sub in inner.subcons:
-            if not isinstance(sub.name, str):
-                raise _NoPlan("unnamed DataclassStruct field")
-            fields.append((sub.name, self.plan(sub)))
+        if any(not isinstance(sub.name, str) for sub in inner.subcons):
+            raise _NoPlan("unnamed DataclassStruct field")
+        fields = self.fields(inner.subcons)
         order = [f.name for f in declared]
-        if sorted(order) != sorted(name for name, _ in fields):
+        if sorted(order) != sorted(str(n) for n in _field_names(fields)):
             raise _NoPlan("DataclassStruct fields")
         init = [f.name for f in declared if f.init]
-        return _Record(cls, fields, order, init, _plain_dataclass(cls))
+        build, post_init = _record_build(cls)
+        return _Record(cls, fields, order, init, build, post_init)
 
     def array(self, sc: cs.Construct[Any, Any]) -> _Array:
         count = sc.count  # type: ignore[attr-defined]
@@ -442,6 +733,35 @@ class _Planner:
         )
 
 
+def _group_end(sc: cs.Construct[Any, Any]) -> int | None:
+    """The size of the group ``sc`` closes (see FAST_GROUP_END_HOOK), or None."""
+    core = sc
+    while type(core) is cs.Renamed and core.parsed is None:
+        core = core.subcon
+    hook = getattr(type(core), FAST_GROUP_END_HOOK, None)
+    if not callable(hook) or core.parsed is not None:
+        return None
+    try:
+        size = getattr(core, FAST_GROUP_END_HOOK)()
+    except Exception as exc:
+        raise _NoPlan(f"{FAST_GROUP_END_HOOK} failed: {exc!r}") from None
+    if not isinstance(size, int) or size < 0 or _fixed_size(sc) != size:
+        raise _NoPlan(f"{FAST_GROUP_END_HOOK} returned {size!r}")
+    return size
+
+
+def _field_names(fields: list[tuple[str | None, _Node, bool]]) -> list[str | None]:
+    """Every name a list of fields decodes to: groups give their members' and end's."""
+    out: list[str | None] = []
+    for name, node, _ in fields:
+        if isinstance(node, _Group):
+            out += [m.name for m in node.members]
+            out.append(node.end_name)
+        else:
+            out.append(name)
+    return out
+
+
 def _fixed_size(sc: cs.Construct[Any, Any]) -> int | None:
     try:
         return int(sc.sizeof())
@@ -449,43 +769,73 @@ def _fixed_size(sc: cs.Construct[Any, Any]) -> int | None:
         return None
 
 
-def _plain_dataclass(cls: type) -> bool:
-    """True if ``object.__new__(cls)`` plus attribute stores in field order
-    builds the same object as ``cls(**init)`` followed by setattr of the other
-    fields (what DataclassStruct does): the __init__ is the one dataclasses
-    generated, nothing runs after it, attributes are stored plainly."""
+def _record_build(cls: type) -> tuple[str, bool]:
+    """How to make the instance ``cls(**init)`` makes, and whether __post_init__ follows.
+
+    DataclassStruct.parse calls ``cls(**init)`` and then ``setattr``s the
+    fields with ``init=False``. When ``__init__`` is the one dataclasses
+    generated (and nothing else runs: the class's own ``__new__`` is
+    object's, its metaclass calls plainly, no InitVar, no ``init=False``
+    field with a default factory), that ``__init__`` does nothing but store
+    the init fields in order, then call ``self.__post_init__()`` if it was
+    generated to. The same object is then made by:
+
+    - ``"stores"``: ``object.__new__`` and ``o.name = value`` (what a plain
+      class's ``__init__`` does), when ``__setattr__`` is object's;
+    - ``"dict"``: ``object.__new__`` and stores into ``o.__dict__`` (a frozen
+      class's ``__init__`` uses ``object.__setattr__``, which for a field
+      that is no data descriptor is a store into the instance dict, in the
+      same order);
+    - ``"setattr"``: ``object.__new__`` and ``object.__setattr__`` per field
+      (a frozen class with slots: exactly its ``__init__``'s calls);
+    - ``"call"``: anything else, and frozen classes with ``init=False``
+      fields (DataclassStruct's setattr raises on those: construct decides).
+    """
     params = getattr(cls, "__dataclass_params__", None)
     init = cls.__dict__.get("__init__")
     code = getattr(init, "__code__", None)
-    if params is None or not params.init or params.frozen or code is None:
-        return False
+    if params is None or not params.init or code is None:
+        return "call", False
     if code.co_filename != "<string>" or code.co_name != "__init__":
-        return False
+        return "call", False
     new: object = cls.__new__
-    setattr_: object = cls.__setattr__
-    if new is not object.__new__ or setattr_ is not object.__setattr__:
-        return False
-    if hasattr(cls, "__post_init__"):
-        return False
+    meta_call: object = type(cls).__call__
+    if new is not object.__new__ or meta_call is not type.__call__:
+        return "call", False
     declared = dataclasses.fields(cls)
-    if any(f.default_factory is not dataclasses.MISSING for f in declared):
-        return False
     # InitVar/ClassVar pseudo-fields: __init__ would need more than the fields.
     all_fields: dict[str, object] = getattr(cls, "__dataclass_fields__", {})
-    return list(all_fields) == [f.name for f in declared]
+    if list(all_fields) != [f.name for f in declared]:
+        return "call", False
+    if any(not f.init and f.default_factory is not dataclasses.MISSING for f in declared):
+        return "call", False  # __init__ calls the factory and stores it in field order
+    post_init = "__post_init__" in code.co_names
+    if not params.frozen:
+        setattr_: object = cls.__setattr__
+        return ("stores" if setattr_ is object.__setattr__ else "call"), post_init
+    if any(not f.init for f in declared):
+        return "call", False
+    names = [f.name for f in declared]
+    getattribute: object = cls.__getattribute__
+    dict_attr = inspect.getattr_static(cls, "__dict__", None)
+    plain_dict = (
+        getattribute is object.__getattribute__
+        and type(dict_attr).__name__ == "getset_descriptor"
+        and not any(hasattr(type(inspect.getattr_static(cls, n, None)), "__set__") for n in names)
+    )
+    return ("dict" if plain_dict else "setattr"), post_init
 
 
 def _count_endians(node: _Node, counts: dict[str, int], times: int = 1) -> None:
     if isinstance(node, _Leaf):
         if node.endian:
             counts[node.endian] = counts.get(node.endian, 0) + times
-    elif isinstance(node, _Struct):
+    elif isinstance(node, _Struct | _Record):
         for _, sub, _ in node.fields:
-            _count_endians(sub, counts, times)
-    elif isinstance(node, _Record):
-        for _, sub in node.fields:
             _count_endians(sub, counts, times)
     elif isinstance(node, _Array):
         _count_endians(node.elem, counts, times * node.count)
     elif isinstance(node, _Wrap | _Padded):
         _count_endians(node.inner, counts, times)
+    elif isinstance(node, _Group) and node.storage.endian:
+        counts[node.storage.endian] = counts.get(node.storage.endian, 0) + times
