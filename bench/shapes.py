@@ -42,6 +42,7 @@ from construct_typed import (
     csfield,
     csfield_noinit,
 )
+from workload import key_fields, value_fields
 
 import typedmaps as tm
 
@@ -75,11 +76,11 @@ class FlowValue(DataclassMixin):
 
 
 def _flow_key(i: int) -> FlowKey:
-    return FlowKey(i, (i * 2654435761) & 0xFFFFFFFF, i & 0xFFFF, (i >> 16) & 0xFFFF, 6)
+    return FlowKey(*key_fields(i))
 
 
 def _flow_value(i: int) -> FlowValue:
-    return FlowValue(i, i * 1500, i << 20, (i << 20) + 12345)
+    return FlowValue(*value_fields(i))
 
 
 def _touch_flow(k: FlowKey, v: FlowValue) -> None:

@@ -14,10 +14,12 @@ map, when the map is wrapped.
 from ._codec import Codec, make_codec
 from ._emit import PairPlan, pair_plan
 from ._offset import RowDecoder, row_decoder
-from ._plan import FAST_LEAF_HOOK
+from ._plan import FAST_GROUP_END_HOOK, FAST_LEAF_HOOK, FAST_OVERLAY_HOOK
 
 __all__ = [
+    "FAST_GROUP_END_HOOK",
     "FAST_LEAF_HOOK",
+    "FAST_OVERLAY_HOOK",
     "Codec",
     "PairPlan",
     "RowDecoder",
