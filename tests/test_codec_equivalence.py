@@ -41,6 +41,7 @@ from construct_typed.generic_wrapper import Construct
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from typedmaps.btf import FrozenDataclassStruct, TupleArray
 from typedmaps.codec import Codec, make_codec
 from typedmaps.errors import CodecError
 
@@ -80,6 +81,8 @@ def norm(x: object) -> object:
         return ("f", struct.pack("<d", x))
     if isinstance(x, cs.EnumIntegerString):
         return ("E", str(x), int(x))
+    if type(x) is tuple:  # (TupleArray)
+        return ("T", [norm(v) for v in x])
     if isinstance(x, list | tuple | dict):
         raise AssertionError(f"unexpected plain {type(x).__name__} in a parse result: {x!r}")
     return (type(x), x)
@@ -418,7 +421,8 @@ def struct_of(draw: st.DrawFn, children: Strategy) -> Spec:
 def array_of(draw: st.DrawFn, children: Strategy) -> Spec:
     kid: Spec = draw(children)
     count = draw(st.integers(0, 4))
-    schema = cs.Array(count, kid.schema)
+    # TupleArray (typedmaps.btf, an adapter with the codec's adapter hook): tuples
+    schema = (TupleArray if draw(st.booleans()) else cs.Array)(count, kid.schema)
     valid = st.lists(kid.valid, min_size=count, max_size=count)
     anything = st.lists(kid.anything, min_size=count, max_size=count)
     wrong_len = st.lists(kid.valid, min_size=count + 1, max_size=count + 2)
@@ -436,11 +440,17 @@ def record_of(draw: st.DrawFn, children: Strategy) -> Spec:
     kids: list[Spec] = draw(st.lists(children, min_size=1, max_size=5))
     style = draw(
         st.sampled_from(
-            ["plain", "post_init", "slots", "reverse", "frozen", "frozen_slots", "checked", "noted"]
+            [
+                *("plain", "post_init", "slots", "reverse", "frozen", "frozen_slots"),
+                *("checked", "noted", "frozen_record", "frozen_slots_record"),
+            ]
         )
     )
     frozen = style.startswith("frozen")
-    if frozen and draw(st.booleans()):
+    # FrozenDataclassStruct (typedmaps.btf, with the codec's record hook) sets
+    # init=False fields with object.__setattr__: it parses frozen records too
+    record = style.endswith("_record")
+    if frozen and not record and draw(st.booleans()):
         # construct cannot parse a frozen record with init=False fields (its setattr
         # raises): the codec must fail as it does; half the frozen records have none
         kids = [k for k in kids if not k.buildnone] or kids
@@ -461,10 +471,12 @@ def record_of(draw: st.DrawFn, children: Strategy) -> Spec:
         specs,
         bases=(DataclassMixin,),
         namespace=namespace,
-        slots=style in ("slots", "frozen_slots"),
+        slots=style in ("slots", "frozen_slots", "frozen_slots_record"),
         frozen=frozen,
     )
-    schema: Schema = DataclassStruct(cls, reverse=style == "reverse")
+    schema: Schema = (FrozenDataclassStruct if record else DataclassStruct)(
+        cls, reverse=style == "reverse"
+    )
 
     def instances(pick: Callable[[Spec], Strategy]) -> Strategy:
         parts = st.tuples(*(pick(k) for k in kids))

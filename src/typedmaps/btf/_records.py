@@ -132,6 +132,10 @@ class TupleArray(Adapter[Any, Any, tuple[T, ...], Sequence[B]], Generic[T, B]):
     def _encode(self, obj: Any, context: Any, path: Any) -> Any:
         return obj
 
+    def typedmaps_fast_adapter(self) -> tuple[Any, None]:
+        """The codec's adapter functions (typedmaps.codec.FAST_ADAPTER_HOOK): tuple, identity."""
+        return tuple, None
+
 
 class FrozenDataclassStruct(DataclassStruct[D]):
     """``DataclassStruct`` that also decodes frozen dataclasses.
@@ -150,3 +154,7 @@ class FrozenDataclassStruct(DataclassStruct[D]):
             if not f.init:
                 object.__setattr__(dc, f.name, obj[f.name])
         return dc
+
+    def typedmaps_fast_record(self) -> str:
+        """How parse sets init=False fields, for the codec (typedmaps.codec.FAST_RECORD_HOOK)."""
+        return "object.__setattr__"

@@ -14,12 +14,20 @@ map, when the map is wrapped.
 from ._codec import Codec, make_codec
 from ._emit import PairPlan, pair_plan
 from ._offset import RowDecoder, row_decoder
-from ._plan import FAST_GROUP_END_HOOK, FAST_LEAF_HOOK, FAST_OVERLAY_HOOK
+from ._plan import (
+    FAST_ADAPTER_HOOK,
+    FAST_GROUP_END_HOOK,
+    FAST_LEAF_HOOK,
+    FAST_OVERLAY_HOOK,
+    FAST_RECORD_HOOK,
+)
 
 __all__ = [
+    "FAST_ADAPTER_HOOK",
     "FAST_GROUP_END_HOOK",
     "FAST_LEAF_HOOK",
     "FAST_OVERLAY_HOOK",
+    "FAST_RECORD_HOOK",
     "Codec",
     "PairPlan",
     "RowDecoder",

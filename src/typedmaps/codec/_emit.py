@@ -251,10 +251,16 @@ class _Emitter:
                     self.lines.append(f"_osa({obj}, {name!r}, {exprs[name]})")
             if node.post_init:
                 self.lines.append(f"{obj}.__post_init__()")
-        # DataclassStruct then sets the init=False fields; until then they
-        # keep their class default, so they come last in the instance dict.
+        # DataclassStruct then sets the init=False fields (with setattr, or
+        # object.__setattr__ per its hook); until then they keep their class
+        # default, so they come last in the instance dict.
         for name in noinit:
-            self.lines.append(f"{obj}.{name} = {exprs[name]}")
+            if node.noinit == "setattr" or node.build == "stores":
+                self.lines.append(f"{obj}.{name} = {exprs[name]}")
+            elif node.build == "dict":
+                self.lines.append(f"{d}[{name!r}] = {exprs[name]}")
+            else:
+                self.lines.append(f"_osa({obj}, {name!r}, {exprs[name]})")
         return obj
 
     def dec_array(self, node: _Array) -> str:

@@ -74,6 +74,20 @@ FAST_LEAF_HOOK = "typedmaps_fast_leaf"
 FAST_OVERLAY_HOOK = "typedmaps_fast_overlay"
 FAST_GROUP_END_HOOK = "typedmaps_fast_group_end"
 
+#: An Adapter subclass of your own whose ``_decode``/``_encode`` read no
+#: context takes part in fast plans by defining a method of this name that
+#: returns ``(decode, encode)``: each None (the value passes unchanged) or a
+#: function of one value doing exactly what ``_decode``/``_encode`` do
+#: (raising where they raise). The adapter's subcon is planned as usual.
+FAST_ADAPTER_HOOK = "typedmaps_fast_adapter"
+
+#: A DataclassStruct subclass whose parse differs from construct-typing's
+#: only in how it sets the ``init=False`` fields after calling the class
+#: defines a method of this name returning how it does: ``"setattr"``
+#: (construct-typing's own) or ``"object.__setattr__"`` (which a frozen
+#: dataclass allows). Its build must be construct-typing's.
+FAST_RECORD_HOOK = "typedmaps_fast_record"
+
 
 class _NoPlan(Exception):
     """A schema part has no fast plan; the codec falls back to construct."""
@@ -137,6 +151,7 @@ class _Record:
     init: list[str]  # fields passed to __init__
     build: str
     post_init: bool = False
+    noinit: str = "setattr"  # how parse sets the init=False fields: setattr or object.__setattr__
 
 
 @dataclasses.dataclass(eq=False)
@@ -386,7 +401,12 @@ class _Planner:
         if kind is cs.Struct:
             return self.struct(sc)
         if kind is DataclassStruct:
-            return self.record(sc)
+            return self.record(sc, "setattr")
+        if isinstance(sc, DataclassStruct) and callable(getattr(kind, FAST_RECORD_HOOK, None)):
+            how = getattr(sc, FAST_RECORD_HOOK)()
+            if how not in ("setattr", "object.__setattr__"):
+                raise _NoPlan(f"{FAST_RECORD_HOOK} returned {how!r}")
+            return self.record(sc, how)
         if kind is cs.Array:
             return self.array(sc)
         if kind is cs.Const:
@@ -402,6 +422,8 @@ class _Planner:
         hook = getattr(kind, FAST_LEAF_HOOK, None)
         if callable(hook):
             return self.custom_leaf(sc)
+        if isinstance(sc, cs.Adapter) and callable(getattr(kind, FAST_ADAPTER_HOOK, None)):
+            return self.custom_adapter(sc)
         if _context_free(sc):
             return self.opaque(sc)
         raise _NoPlan(kind.__name__)
@@ -475,6 +497,19 @@ class _Planner:
         dec = self.bind(_c_string_decoder(term, encoding), "_f")
         enc = self.bind(_c_string_encoder(term, encoding, length, pattern), "_g")
         return _Leaf(f"{length}s", "", length, dec=[f"{dec}({{}})"], enc=[f"{{x}} = {enc}({{x}})"])
+
+    def custom_adapter(self, sc: cs.Construct[Any, Any]) -> _Wrap:
+        """An adapter of its own that offers its functions (see FAST_ADAPTER_HOOK)."""
+        try:
+            dec, enc = getattr(sc, FAST_ADAPTER_HOOK)()
+        except Exception as exc:
+            raise _NoPlan(f"{FAST_ADAPTER_HOOK} failed: {exc!r}") from None
+        node = _Wrap(self.plan(sc.subcon))  # type: ignore[attr-defined]
+        if dec is not None:
+            node.dec = f"{self.bind(dec, '_f')}({{}})"
+        if enc is not None:
+            node.enc = [f"{{x}} = {self.bind(enc, '_g')}({{x}})"]
+        return node
 
     def custom_leaf(self, sc: cs.Construct[Any, Any]) -> _Leaf:
         """A construct class of its own that offers a fast leaf (see FAST_LEAF_HOOK)."""
@@ -681,7 +716,7 @@ class _Planner:
             storage = _Leaf(f"{size}s", "", size)
         return _Group(size, members, end_name, storage)
 
-    def record(self, sc: cs.Construct[Any, Any]) -> _Record:
+    def record(self, sc: cs.Construct[Any, Any], noinit: str) -> _Record:
         cls: type = sc.dc_type  # type: ignore[attr-defined]
         inner = sc.subcon  # type: ignore[attr-defined]
         if type(inner) is not cs.Struct or inner.parsed is not None:
@@ -694,8 +729,8 @@ class _Planner:
         if sorted(order) != sorted(str(n) for n in _field_names(fields)):
             raise _NoPlan("DataclassStruct fields")
         init = [f.name for f in declared if f.init]
-        build, post_init = _record_build(cls)
-        return _Record(cls, fields, order, init, build, post_init)
+        build, post_init = _record_build(cls, noinit)
+        return _Record(cls, fields, order, init, build, post_init, noinit)
 
     def array(self, sc: cs.Construct[Any, Any]) -> _Array:
         count = sc.count  # type: ignore[attr-defined]
@@ -769,7 +804,7 @@ def _fixed_size(sc: cs.Construct[Any, Any]) -> int | None:
         return None
 
 
-def _record_build(cls: type) -> tuple[str, bool]:
+def _record_build(cls: type, noinit: str = "setattr") -> tuple[str, bool]:
     """How to make the instance ``cls(**init)`` makes, and whether __post_init__ follows.
 
     DataclassStruct.parse calls ``cls(**init)`` and then ``setattr``s the
@@ -789,7 +824,9 @@ def _record_build(cls: type) -> tuple[str, bool]:
     - ``"setattr"``: ``object.__new__`` and ``object.__setattr__`` per field
       (a frozen class with slots: exactly its ``__init__``'s calls);
     - ``"call"``: anything else, and frozen classes with ``init=False``
-      fields (DataclassStruct's setattr raises on those: construct decides).
+      fields set with ``setattr`` (DataclassStruct's raises on those:
+      construct decides); ``noinit`` ``"object.__setattr__"`` sets them as
+      a frozen ``__init__`` sets its fields.
     """
     params = getattr(cls, "__dataclass_params__", None)
     init = cls.__dict__.get("__init__")
@@ -813,7 +850,7 @@ def _record_build(cls: type) -> tuple[str, bool]:
     if not params.frozen:
         setattr_: object = cls.__setattr__
         return ("stores" if setattr_ is object.__setattr__ else "call"), post_init
-    if any(not f.init for f in declared):
+    if noinit == "setattr" and any(not f.init for f in declared):
         return "call", False
     names = [f.name for f in declared]
     getattribute: object = cls.__getattribute__
