@@ -22,7 +22,7 @@ import contextlib
 import errno as _errno
 import os
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Self, TypeAlias
 
@@ -1336,16 +1336,50 @@ class MapHandle(NoCopy):
         EPERM, ...) is the plain named error; any later error, or one after
         elements were returned, is a BatchError counting the yielded elements.
         """
-        call = getattr(self._lib, "bpf_map_" + op)
         ks, vs = self._key_size, self._vbuf_size
-        token_size = max(ks, 8)
+        bufs = [ffi.new("char[]", ks * batch_size or 1), ffi.new("char[]", vs * batch_size or 1)]
+
+        def grow(size: int) -> tuple[Any, Any]:
+            bufs[:] = [ffi.new("char[]", ks * size or 1), ffi.new("char[]", vs * size or 1)]
+            return bufs[0], bufs[1]
+
+        for got in self._lookup_batch_into(op, batch_size, opts, (bufs[0], bufs[1]), grow=grow):
+            yield got, ffi.buffer(bufs[0], ks * got)[:], ffi.buffer(bufs[1], vs * got)[:]
+
+    def _lookup_batch_into(
+        self,
+        op: str,
+        batch_size: int,
+        opts: Any,
+        buffers: tuple[Any, Any],
+        *,
+        grow: Callable[[int], tuple[Any, Any]],
+    ) -> Iterator[int]:
+        """Batch reads straight into the caller's buffers; yields each batch's count.
+
+        ``buffers`` is (keys, values). The kernel writes a batch's keys back
+        to back from the start of ``keys`` and its values (per-CPU:
+        ``num_possible_cpus()`` slots of ``round_up(value_size, 8)`` bytes
+        each) from the start of ``values``; the caller reads them before
+        asking for the next batch. Both are writable, contiguous buffers (a
+        cffi ``char[]``, a bytearray, a memoryview of an ndarray, ...) with
+        room for ``batch_size`` elements, checked before the first syscall.
+        When one hash bucket holds more than the buffers fit (ENOSPC),
+        ``grow(n)`` is called for buffers of ``n`` elements, which it
+        returns; the read resumes from the same position. Errors as for :meth:`_lookup_batch_raw`.
+
+        Raises:
+            SizeMismatchError: a buffer is smaller than ``batch_size`` elements.
+            CodecError: a buffer is not writable.
+        """
+        call = getattr(self._lib, "bpf_map_" + op)
+        token_size = max(self._key_size, 8)
         in_tok = ffi.new("char[]", token_size)
         out_tok = ffi.new("char[]", token_size)
         size = batch_size
         # One hash bucket never holds more than the map: a bound for growing.
         grow_limit = min(max(self._info.max_entries, 1) * 2, _U32_MAX)
-        keys = ffi.new("char[]", ks * size or 1)
-        vals = ffi.new("char[]", vs * size or 1)
+        kp, vp = self._batch_buffers(buffers, size, op)
         n = ffi.new("__u32 *")
         first = True
         done = 0
@@ -1354,7 +1388,7 @@ class MapHandle(NoCopy):
             # In flight for the syscall only: a suspended iterator holds
             # nothing, and sees close() at its next batch.
             with self._using() as fd:
-                ret = call(fd, NULL if first else in_tok, out_tok, keys, vals, n, opts)
+                ret = call(fd, NULL if first else in_tok, out_tok, kp, vp, n, opts)
             if ret == -_errno.ENOSPC and n[0] == 0:
                 # A hash bucket holds more than `size` elements: grow, retry
                 # from the same position.
@@ -1363,15 +1397,14 @@ class MapHandle(NoCopy):
                         ret, op, done, detail=f"a hash bucket holds more than {size} elements"
                     )
                 size = min(size * 2, grow_limit)
-                keys = ffi.new("char[]", ks * size or 1)
-                vals = ffi.new("char[]", vs * size or 1)
+                kp, vp = self._batch_buffers(grow(size), size, op)
                 continue
             # The kernel writes the count back on success, at the end (ENOENT)
             # and when a generic batch gives up on a changing map (EINTR);
             # after other errors `n` still holds our input.
             got = int(n[0]) if ret in (0, -_errno.ENOENT, -_errno.EINTR) else 0
             if got:
-                yield got, ffi.buffer(keys, ks * got)[:], ffi.buffer(vals, vs * got)[:]
+                yield got
                 done += got
             if ret == 0:
                 first = False
@@ -1382,6 +1415,53 @@ class MapHandle(NoCopy):
             if first and done == 0 and -ret in _BATCH_FAIL_FAST:
                 raise error_from_errno(ret, op, einval_unsupported=True)
             raise batch_error_from_errno(ret, op, done)
+
+    def _batch_buffers(self, buffers: tuple[Any, Any], count: int, op: str) -> tuple[Any, Any]:
+        """cffi pointers to (keys, values) buffers, checked to be writable and to hold ``count``."""
+        out = []
+        units = (self._key_size, self._vbuf_size)
+        for buf, unit, what in zip(buffers, units, ("keys", "values"), strict=True):
+            if isinstance(buf, ffi.CData):
+                have = ffi.sizeof(buf)
+                ptr = buf
+            else:
+                try:
+                    ptr = ffi.from_buffer(buf, require_writable=True)
+                except (TypeError, ValueError, BufferError):
+                    raise CodecError(
+                        what, buf, f"{op}: needs a writable, contiguous buffer", action="use"
+                    ) from None
+                have = len(ptr)
+            if have < count * unit:
+                raise SizeMismatchError(
+                    f"{op}: {what} buffer",
+                    have,
+                    count * unit,
+                    f"room for {count} element(s) of {unit} bytes",
+                )
+            out.append(ptr)
+        return out[0], out[1]
+
+    def _walk_raw(self, batch_size: int) -> Iterator[tuple[int, bytes, bytes]]:
+        """Chunks like :meth:`_lookup_batch_raw`'s from GET_NEXT_KEY and one lookup per key.
+
+        For map types without BPF_MAP_LOOKUP_BATCH. Each value is looked up
+        by the raw key bytes the kernel returned; a key deleted between the
+        two calls is skipped. Per-CPU values keep their slot padding.
+        """
+        keys: list[bytes] = []
+        values: list[bytes] = []
+        for kb in self.keys():
+            vb = self._lookup_raw(kb, 0)
+            if vb is None:
+                continue  # deleted between GET_NEXT_KEY and the lookup
+            keys.append(kb)
+            values.append(vb)
+            if len(keys) >= batch_size:
+                yield len(keys), b"".join(keys), b"".join(values)
+                keys, values = [], []
+        if keys:
+            yield len(keys), b"".join(keys), b"".join(values)
 
     # ------------------------------------------------------------------ iteration
 

@@ -580,22 +580,7 @@ class _KeyedMap(_OnHandle, MutableMapping[K, _VO], Generic[K, _VO, _VI]):
 
     def _walk_chunks(self) -> Iterator[tuple[int, bytes, bytes]]:
         """The fallback: GET_NEXT_KEY, then a lookup by the raw key the kernel gave."""
-        h = self._h
-        lookup = self._lookup
-        step = self._batch_size
-        keys: list[bytes] = []
-        values: list[bytes] = []
-        for kb in h.keys():  # noqa: SIM118 (a MapHandle is not a dict)
-            vb = lookup(kb, 0)
-            if vb is None:
-                continue  # deleted between GET_NEXT_KEY and the lookup
-            keys.append(kb)
-            values.append(vb)
-            if len(keys) >= step:
-                yield len(keys), b"".join(keys), b"".join(values)
-                keys, values = [], []
-        if keys:
-            yield len(keys), b"".join(keys), b"".join(values)
+        return self._h._walk_raw(self._batch_size)
 
     def __len__(self) -> int:
         """The number of elements.
