@@ -76,19 +76,9 @@ Speed
     one field only.
 """
 
+from typing import TYPE_CHECKING
+
 from ._btf import Btf, camel_case
-from ._constructs import (
-    BitField,
-    BoolInt,
-    CharArray,
-    EnumInt,
-    FastLeaf,
-    Float32,
-    OverlayEnd,
-    UnionMember,
-    UnionRecord,
-    c_string,
-)
 from ._maps import iter_types, map_btf, map_schemas, named_schema, named_type, object_btf
 from ._records import CharBytes, FrozenDataclassStruct, ListArray, OpenIntEnum, TupleArray
 from ._types import (
@@ -105,7 +95,48 @@ from ._types import (
     MapDef,
     PadSlot,
     Slot,
+    c_string,
 )
+
+# The constructs import construct: loaded on first use (PEP 562), so that reading
+# BTF and formatting it (typedmaps dump) does not pay for construct.
+_CONSTRUCTS = frozenset(
+    {
+        "BitField",
+        "BoolInt",
+        "CharArray",
+        "EnumInt",
+        "FastLeaf",
+        "Float32",
+        "OverlayEnd",
+        "UnionMember",
+        "UnionRecord",
+    }
+)
+
+if TYPE_CHECKING:
+    from ._constructs import (
+        BitField,
+        BoolInt,
+        CharArray,
+        EnumInt,
+        FastLeaf,
+        Float32,
+        OverlayEnd,
+        UnionMember,
+        UnionRecord,
+    )
+else:
+
+    def __getattr__(name: str) -> object:
+        if name not in _CONSTRUCTS:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        from . import _constructs
+
+        value = getattr(_constructs, name)
+        globals()[name] = value
+        return value
+
 
 __all__ = [
     "MODIFIERS",

@@ -5,27 +5,19 @@ from __future__ import annotations
 import enum
 import os
 import re
-from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
-
-import construct as cs
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from .. import _ffi
 from ..errors import SizeMismatchError
 from ..flags import MapType
 
+# construct is imported by the schema builders only, when first used: reading
+# BTF, sizes and layouts (typedmaps dump) never loads it.
 if TYPE_CHECKING:
-    pass
+    import construct as cs
 
-from ._constructs import (
-    BitField,
-    BoolInt,
-    CharArray,
-    EnumInt,
-    Float32,
-    OverlayEnd,
-    UnionMember,
-    _bits_mask,
-)
+    from ._constructs import BitField
+
 from ._parse import _decode_types
 from ._types import (
     _HDR,
@@ -46,6 +38,7 @@ from ._types import (
     MapDef,
     PadSlot,
     Slot,
+    _bits_mask,
 )
 
 T = TypeVar("T")
@@ -367,6 +360,10 @@ class Btf:
         cached = self._schemas.get(type_id)
         if cached is not None:
             return cached
+        import construct as cs
+
+        from ._constructs import CharArray, EnumInt, Float32
+
         t = self.get(type_id)
         k = t.kind
         s: cs.Construct[Any, Any]
@@ -412,12 +409,16 @@ class Btf:
         return s
 
     def _int_schema(self, t: BtfType, path: str) -> cs.Construct[Any, Any]:
+        import construct as cs
+
+        from ._constructs import BitField, BoolInt
+
         signed = bool(t.int_encoding & INT_SIGNED)
         if t.is_bitfield_int:
             return BitField(t.size, t.int_offset, t.int_bits, signed, consume=True)
         if t.int_encoding & INT_BOOL:
             return BoolInt(t.size)
-        fixed = (_SIGNED_INTS if signed else _UNSIGNED_INTS).get(t.size)
+        fixed = _fixed_ints(signed).get(t.size)
         if fixed is not None:
             return fixed
         if t.size == 16:
@@ -537,6 +538,10 @@ class Btf:
         return slots
 
     def _struct_schema(self, t: BtfType, path: str) -> cs.Struct:
+        import construct as cs
+
+        from ._constructs import OverlayEnd
+
         subcons: list[cs.Construct[Any, Any]] = []
         for slot in self.layout(t, path):
             if isinstance(slot, PadSlot):
@@ -568,6 +573,8 @@ class Btf:
     def _bitfield(
         self, f: BitSpec, nbytes: int, path: str, *, consume: bool = False
     ) -> BitField[Any]:
+        from ._constructs import BitField
+
         kind, signed = self.bitfield_kind(f.type_id, f.width, path)
         if kind == "enum":
             cls = self.enum_class(self.resolve(f.type_id).id, path)
@@ -577,6 +584,10 @@ class Btf:
         return BitField(nbytes, f.shift, f.width, signed, consume=consume)
 
     def _union_schema(self, t: BtfType, path: str) -> cs.Struct:
+        import construct as cs
+
+        from ._constructs import OverlayEnd, UnionMember
+
         subcons: list[cs.Construct[Any, Any]] = []
         for slot in self.layout(t, path):
             member: UnionMember[Any]
@@ -638,18 +649,13 @@ class Btf:
         return m
 
 
-_UNSIGNED_INTS: Final[dict[int, cs.Construct[int, int]]] = {
-    1: cs.Int8ul,
-    2: cs.Int16ul,
-    4: cs.Int32ul,
-    8: cs.Int64ul,
-}
-_SIGNED_INTS: Final[dict[int, cs.Construct[int, int]]] = {
-    1: cs.Int8sl,
-    2: cs.Int16sl,
-    4: cs.Int32sl,
-    8: cs.Int64sl,
-}
+def _fixed_ints(signed: bool) -> dict[int, cs.Construct[int, int]]:
+    """construct's little-endian integers by size."""
+    import construct as cs
+
+    if signed:
+        return {1: cs.Int8sl, 2: cs.Int16sl, 4: cs.Int32sl, 8: cs.Int64sl}
+    return {1: cs.Int8ul, 2: cs.Int16ul, 4: cs.Int32ul, 8: cs.Int64ul}
 
 
 def _void(path: str) -> cs.Construct[Any, Any]:

@@ -13,6 +13,8 @@ import construct as cs
 from construct_typed import DataclassMixin, DataclassStruct
 from construct_typed.generic_wrapper import Construct
 
+from ._types import _bits_mask, c_string
+
 if TYPE_CHECKING:
     from ._records import OpenIntEnum
 
@@ -22,10 +24,6 @@ E = TypeVar("E", bound=enum.IntEnum)
 OE = TypeVar("OE", bound="OpenIntEnum")
 D = TypeVar("D", bound=DataclassMixin)
 T = TypeVar("T")
-
-
-def _bits_mask(offset: int, width: int) -> int:
-    return ((1 << width) - 1) << offset
 
 
 # ---------------------------------------------------------------------------- constructs
@@ -170,24 +168,6 @@ class CharArray(Construct[str | bytes, str | bytes]):
             return raw + bytes(n - len(raw))
 
         return f"{n}s", _char_array_decode, encode
-
-
-def c_string(data: bytes, *, strict: bool) -> str | None:
-    """The text of a C char array, or None when it is not printable text.
-
-    ``strict=False`` is bpftool's rule (printable up to a NUL, anything
-    after it ignored; no NUL at all is not a string); ``strict=True`` also
-    needs zeros after the NUL, and accepts a full array without one.
-    """
-    cut = data.find(0)
-    head = data if cut < 0 else data[:cut]
-    if cut < 0 and not strict:
-        return None
-    if strict and cut >= 0 and any(data[cut:]):
-        return None
-    if all(0x20 <= b < 0x7F for b in head):
-        return head.decode("ascii")
-    return None
 
 
 class BoolInt(Construct[bool, bool | int]):

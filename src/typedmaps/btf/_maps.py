@@ -6,9 +6,9 @@ import dataclasses
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Final
 
-import construct as cs
-
 if TYPE_CHECKING:
+    import construct as cs
+
     from ..handle import MapHandle
 
 from ._btf import Btf
@@ -70,6 +70,8 @@ def map_schemas(
     elif info.btf_key_type_id:
         key = btf.schema(info.btf_key_type_id, "key", size=info.key_size)
     else:
+        import construct as cs
+
         key = cs.Bytes(info.key_size)
     return key, value
 

@@ -74,6 +74,31 @@ class BtfError(CodecError):
         return (type(self), (self.path, self.reason))
 
 
+# ---------------------------------------------------------------------------- helpers
+
+
+def _bits_mask(offset: int, width: int) -> int:
+    return ((1 << width) - 1) << offset
+
+
+def c_string(data: bytes, *, strict: bool) -> str | None:
+    """The text of a C char array, or None when it is not printable text.
+
+    ``strict=False`` is bpftool's rule (printable up to a NUL, anything
+    after it ignored; no NUL at all is not a string); ``strict=True`` also
+    needs zeros after the NUL, and accepts a full array without one.
+    """
+    cut = data.find(0)
+    head = data if cut < 0 else data[:cut]
+    if cut < 0 and not strict:
+        return None
+    if strict and cut >= 0 and any(data[cut:]):
+        return None
+    if all(0x20 <= b < 0x7F for b in head):
+        return head.decode("ascii")
+    return None
+
+
 # ---------------------------------------------------------------------------- the model
 
 
