@@ -94,9 +94,17 @@ def test_non_btf_maps_dump_raw_hex_like_bpftool(make_map: MakeMap, pin_dir: Path
     pc.update_percpu(
         (1).to_bytes(4, "little"), [bytes([c, 1, 2, 3]) for c in range(tm.num_possible_cpus())]
     )
-    for m, name in ((h, "raw"), (pc, "rawpc"), (bl, "bloom")):
+    # More entries than one batch (4096) holds: the chunks join in bpftool's order.
+    big = make_map(tm.MapType.HASH, key_size=4, value_size=2, max_entries=5000, name="tm_rawbig")
+    keys = b"".join(i.to_bytes(4, "little") for i in range(5000))
+    big.update_batch(keys, bytes(range(250)) * 40, 5000)
+    bigpc = make_map(
+        tm.MapType.PERCPU_ARRAY, key_size=4, value_size=3, max_entries=4100, name="tm_rawbigpc"
+    )
+    bigpc.update_percpu((4099).to_bytes(4, "little"), [b"abc"] * tm.num_possible_cpus())
+    for m, name in ((h, "raw"), (pc, "rawpc"), (bl, "bloom"), (big, "big"), (bigpc, "bigpc")):
         m.pin(pin_dir / name)
-    for name in ("raw", "rawpc"):
+    for name in ("raw", "rawpc", "big", "bigpc"):
         ours = json.loads(typedmaps_cli("dump", str(pin_dir / name), "--json").stdout)
         theirs = json.loads(run_bpftool("-j", "map", "dump", "pinned", str(pin_dir / name)).stdout)
         assert ours == theirs

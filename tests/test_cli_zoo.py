@@ -26,7 +26,9 @@ from typing import Any
 import pytest
 
 import typedmaps as tm
-from typedmaps.btf import map_schemas
+from typedmaps._dump import entry_tree
+from typedmaps.btf import Btf, map_schemas
+from typedmaps.btf.format import dumps, format_type, hex_bytes
 
 from .test_cli_support import (
     ZOO_MAPS,
@@ -285,3 +287,49 @@ def test_bool_bytes_other_than_0_and_1(zoo: tuple[Path, ZooBtf, dict[str, Any]])
         assert raw is not None
         off, _ = zb.member("zoo_ints", "flag2")
         assert arr.value_codec.encode(v)[off] == 2 == raw[off]
+
+
+def _old_dump(pin: Path, *, pretty: bool) -> str:
+    """What `typedmaps dump --json` wrote before it was compiled: keys walked with
+    GET_NEXT_KEY, each value looked up by the kernel's key bytes, every entry a JObj tree
+    through format_type() and dumps()."""
+    with tm.MapHandle.from_pinned_path(pin, readonly=True) as h:
+        info = h.info()
+        btf = Btf.from_kernel(info.btf_id) if info.btf_id and info.btf_value_type_id else None
+
+        def fmt(tid: int, size: int) -> Any:
+            if btf is None or not tid:
+                return hex_bytes
+            return lambda data: format_type(btf, tid, data[:size])
+
+        fk, fv = (
+            fmt(info.btf_key_type_id, info.key_size),
+            fmt(info.btf_value_type_id, info.value_size),
+        )
+        entries: list[tuple[bytes | None, bytes | list[bytes]]] = []
+        if info.map_type in (tm.MapType.QUEUE, tm.MapType.STACK):
+            head = h.peek()
+            if head is not None:
+                entries.append((None, head))
+        else:
+            for key in h.keys():  # noqa: SIM118
+                value = h.lookup_percpu(key) if info.map_type.is_percpu else h.lookup(key)
+                assert value is not None
+                entries.append((key, value))
+    texts = [dumps(entry_tree(k, v, fk, fv), pretty=pretty) for k, v in entries]
+    if pretty:
+        body = ",".join("\n    " + t.replace("\n", "\n    ") for t in texts)
+        return "[" + body + ("\n]\n" if texts else "]\n")
+    return "[" + ",".join(texts) + "]\n"
+
+
+def test_fast_dump_writes_what_the_tree_formatter_wrote(
+    zoo: tuple[Path, ZooBtf, dict[str, Any]],
+) -> None:
+    """Byte for byte, compact and --pretty, in GET_NEXT_KEY order, on every zoo map."""
+    d, _, _ = zoo
+    for name in ZOO_MAPS:
+        pin = d / "maps" / name
+        for flags in ((), ("--pretty",)):
+            ours = typedmaps_cli("dump", str(pin), "--json", *flags).stdout
+            assert ours == _old_dump(pin, pretty=bool(flags)), (name, flags)

@@ -19,15 +19,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 import textwrap
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, NoReturn, TextIO
 
 from .btf import Btf, BtfError, Kind
-from .btf.format import JObj, dumps, format_type, hex_bytes, render
+from .btf.format import JObj, dumps
 from .errors import (
     ArgumentError,
     CodecError,
@@ -254,140 +253,24 @@ def layout(btf: Btf, type_id: int) -> list[str]:
     return lines
 
 
-class _Progress:
-    def __init__(self, enabled: bool, total: int, err: TextIO) -> None:
-        self.enabled = enabled
-        self.total = total
-        self.err = err
-        self.count = 0
-
-    def tick(self) -> None:
-        self.count += 1
-        if self.enabled and self.count % 1000 == 0:
-            self.err.write(f"\rdumped {self.count} entries (max_entries {self.total})")
-            self.err.flush()
-
-    def done(self) -> None:
-        if self.enabled and self.count >= 1000:
-            self.err.write(f"\rdumped {self.count} entries{' ' * 24}\n")
-            self.err.flush()
-
-
-def _entries(h: MapHandle) -> Iterator[tuple[bytes | None, bytes | list[bytes]]]:
-    """Raw (key, value or per-CPU values) pairs in get_next_key order.
-
-    Keys are looked up by the kernel's own key bytes; an entry deleted
-    between the two calls is skipped. QUEUE and STACK give their head
-    (peek), the only element readable without removing it.
-    """
-    mt = h.map_type
-    if mt in (MapType.QUEUE, MapType.STACK):
-        head = h.peek()
-        if head is not None:
-            yield None, head
-        return
-    if mt is MapType.BLOOM_FILTER:
-        return
-    percpu = mt.is_percpu
-    for key in h.keys():  # noqa: SIM118 - a MapHandle is not iterable
-        value: bytes | list[bytes] | None
-        value = h.lookup_percpu(key) if percpu else h.lookup(key)
-        if value is not None:
-            yield key, value
-
-
 def cmd_dump(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from ._dump import Progress, dump_json, dump_table
+
     with open_map(args.map) as h:
         info = h.info()
-        mt = info.map_type
-        if mt is MapType.BLOOM_FILTER:
+        if info.map_type is MapType.BLOOM_FILTER:
             raise NotSupportedError(
                 95, "dump", "a bloom filter cannot be listed: it only answers membership"
             )
         btf = _load_btf(info)
-        fmt_key = _formatter(btf, info.btf_key_type_id, info.key_size)
-        fmt_value = _formatter(btf, info.btf_value_type_id, info.value_size)
         want = args.progress or (info.max_entries > PROGRESS_THRESHOLD and err.isatty())
-        progress = _Progress(bool(want), info.max_entries, err)
-        entries = (_entry(k, v, fmt_key, fmt_value) for k, v in _entries(h))
+        progress = Progress(bool(want), info.max_entries, err)
         if args.json:
-            _write_json(entries, out, progress, pretty=args.pretty)
+            dump_json(h, btf, out, progress, pretty=args.pretty)
         else:
-            _write_table(h, entries, out, progress)
+            dump_table(h, btf, out, progress)
         progress.done()
     return EXIT_OK
-
-
-def _formatter(btf: Btf | None, type_id: int, size: int) -> Callable[[bytes], Any]:
-    if btf is None or not type_id:
-        return hex_bytes
-    btf.schema(type_id, size=size)  # the same checks the typed layer makes
-    return lambda data: format_type(btf, type_id, data[:size])
-
-
-def _entry(
-    key: bytes | None,
-    value: bytes | list[bytes],
-    fmt_key: Callable[[bytes], Any],
-    fmt_value: Callable[[bytes], Any],
-) -> JObj:
-    obj = JObj()
-    if key is not None:
-        obj.append(("key", fmt_key(key)))
-    if isinstance(value, list):
-        obj.append(
-            ("values", [JObj([("cpu", i), ("value", fmt_value(v))]) for i, v in enumerate(value)])
-        )
-    else:
-        obj.append(("value", fmt_value(value)))
-    return obj
-
-
-def _write_json(entries: Iterator[JObj], out: TextIO, progress: _Progress, *, pretty: bool) -> None:
-    out.write("[")
-    first = True
-    for e in entries:
-        if not first:
-            out.write(",")
-        first = False
-        if pretty:
-            out.write("\n    " + dumps(e, pretty=True).replace("\n", "\n    "))
-        else:
-            out.write(dumps(e))
-        progress.tick()
-    out.write("\n]\n" if pretty and not first else "]\n")
-
-
-def _write_table(h: MapHandle, entries: Iterator[JObj], out: TextIO, progress: _Progress) -> None:
-    width = shutil.get_terminal_size((120, 24)).columns
-    i = h.info()
-    out.write(
-        f"{i.id}: {_map_type_name(i.map_type)} {i.name!r}  key {i.key_size}B  "
-        f"value {i.value_size}B  max_entries {i.max_entries}\n"
-    )
-    n = 0
-    for e in entries:
-        n += 1
-        progress.tick()
-        fields = dict(e)
-        key_txt = render(fields["key"]) if "key" in fields else None
-        if "values" in fields:
-            values = [(f"cpu{c[0][1]}", c[1][1]) for c in fields["values"]]
-        else:
-            values = [("", fields["value"])]
-        for label, v in values:
-            val_txt = render(v)
-            head = f"{key_txt}" if key_txt is not None else "head"
-            if label:
-                head += f" [{label}]"
-            line = f"{head} => {val_txt}"
-            if len(line) <= width or not isinstance(v, JObj):
-                out.write(line + "\n")
-                continue
-            out.write(f"{head} =>\n")
-            for name, sub in v:
-                out.write(f"    {name or '(anon)'}: {render(sub)}\n")
-    out.write(f"({n} {'entry' if n == 1 else 'entries'})\n")
 
 
 def _names(text: str | None) -> set[str]:
