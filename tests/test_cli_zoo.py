@@ -19,6 +19,8 @@ import json
 import math
 import random
 import struct
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -333,3 +335,21 @@ def test_fast_dump_writes_what_the_tree_formatter_wrote(
         for flags in ((), ("--pretty",)):
             ours = typedmaps_cli("dump", str(pin), "--json", *flags).stdout
             assert ours == _old_dump(pin, pretty=bool(flags)), (name, flags)
+
+
+def test_dump_loads_neither_construct_nor_the_codecs(
+    zoo: tuple[Path, ZooBtf, dict[str, Any]],
+) -> None:
+    """Start-up is part of the dump's time: the JSON path needs no construct, codegen or codec."""
+    d, _, _ = zoo
+    code = (
+        "import contextlib, io, sys\n"
+        "from typedmaps._cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        f"    rc = main(['dump', {str(d / 'maps' / 'zoo_array')!r}, '--json'])\n"
+        "heavy = ('construct', 'construct_typed', 'typedmaps.codec', 'typedmaps.typed',\n"
+        "         'typedmaps.codegen', 'typedmaps.btf._constructs')\n"
+        "print(rc, len(out.getvalue()) > 100, sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert r.stdout.split("\n")[0] == "0 True []", r.stdout + r.stderr
