@@ -1370,7 +1370,7 @@ class MapHandle(NoCopy):
 
         Raises:
             SizeMismatchError: a buffer is smaller than ``batch_size`` elements.
-            CodecError: a buffer is not writable.
+            ArgumentError: a buffer is not writable and contiguous.
         """
         call = getattr(self._lib, "bpf_map_" + op)
         token_size = max(self._key_size, 8)
@@ -1428,8 +1428,11 @@ class MapHandle(NoCopy):
                 try:
                     ptr = ffi.from_buffer(buf, require_writable=True)
                 except (TypeError, ValueError, BufferError):
-                    raise CodecError(
-                        what, buf, f"{op}: needs a writable, contiguous buffer", action="use"
+                    raise ArgumentError(
+                        f"{op}: {what} must be a writable, contiguous buffer, "
+                        f"not {type(buf).__name__}",
+                        argument=what,
+                        value=buf,
                     ) from None
                 have = len(ptr)
             if have < count * unit:
