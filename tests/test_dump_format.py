@@ -33,8 +33,8 @@ from typedmaps.btf.format import (
 )
 from typedmaps.handle import MapInfo
 
+from .btf_builder import BtfBuilder
 from .conftest import bpf_object
-from .test_btf import BtfBuilder
 
 SETTINGS = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

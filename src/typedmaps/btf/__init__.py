@@ -76,11 +76,11 @@ Speed
     one field only.
 """
 
+import importlib
 from typing import TYPE_CHECKING
 
 from ._btf import Btf, camel_case
 from ._maps import iter_types, map_btf, map_schemas, named_schema, named_type, object_btf
-from ._records import CharBytes, FrozenDataclassStruct, ListArray, OpenIntEnum, TupleArray
 from ._types import (
     MODIFIERS,
     POINTER_SIZE,
@@ -98,21 +98,26 @@ from ._types import (
     c_string,
 )
 
-# The constructs import construct: loaded on first use (PEP 562), so that reading
-# BTF and formatting it (typedmaps dump) does not pay for construct.
-_CONSTRUCTS = frozenset(
-    {
-        "BitField",
-        "BoolInt",
-        "CharArray",
-        "EnumInt",
-        "FastLeaf",
-        "Float32",
-        "OverlayEnd",
-        "UnionMember",
-        "UnionRecord",
-    }
-)
+# The constructs and records import construct: loaded on first use (PEP 562),
+# so that reading BTF and formatting it (typedmaps dump) does not pay for
+# construct. A new name of _constructs or _records goes here and in the
+# TYPE_CHECKING imports below.
+_LAZY = {
+    "BitField": "_constructs",
+    "BoolInt": "_constructs",
+    "CharArray": "_constructs",
+    "EnumInt": "_constructs",
+    "FastLeaf": "_constructs",
+    "Float32": "_constructs",
+    "OverlayEnd": "_constructs",
+    "UnionMember": "_constructs",
+    "UnionRecord": "_constructs",
+    "CharBytes": "_records",
+    "FrozenDataclassStruct": "_records",
+    "ListArray": "_records",
+    "OpenIntEnum": "_records",
+    "TupleArray": "_records",
+}
 
 if TYPE_CHECKING:
     from ._constructs import (
@@ -126,17 +131,16 @@ if TYPE_CHECKING:
         UnionMember,
         UnionRecord,
     )
+    from ._records import CharBytes, FrozenDataclassStruct, ListArray, OpenIntEnum, TupleArray
 else:
 
     def __getattr__(name: str) -> object:
-        if name not in _CONSTRUCTS:
+        module = _LAZY.get(name)
+        if module is None:
             raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        from . import _constructs
-
-        value = getattr(_constructs, name)
+        value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
         globals()[name] = value
         return value
-
 
 __all__ = [
     "MODIFIERS",
