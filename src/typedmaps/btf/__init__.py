@@ -142,6 +142,7 @@ else:
         globals()[name] = value
         return value
 
+
 __all__ = [
     "MODIFIERS",
     "POINTER_SIZE",
