@@ -422,3 +422,46 @@ def test_cycles_and_huge_arrays_are_refused_not_recursed() -> None:
         json_writer(btf, loop_id)
     with pytest.raises(BtfError, match="elements"):
         json_writer(btf, holder)
+
+
+def test_btf_reader_imports_construct_only_where_it_builds_schemas() -> None:
+    """btf/_btf.py and btf/_maps.py import construct inside the functions that use it.
+
+    Reading BTF must not load construct (the dump's start-up), so `cs` is imported
+    for type checkers only at the top of these modules; mypy cannot see a function
+    that uses `cs` at run time without importing it, so this test does.
+    """
+    import ast
+    from pathlib import Path
+
+    import typedmaps.btf
+
+    root = Path(typedmaps.btf.__file__).parent
+    for name in ("_btf.py", "_maps.py", "_types.py", "_parse.py", "format.py"):
+        tree = ast.parse((root / name).read_text())
+        for fn in ast.walk(tree):
+            if not isinstance(fn, ast.FunctionDef):
+                continue
+            imports = any(
+                isinstance(n, ast.Import) and any((a.asname or a.name) == "cs" for a in n.names)
+                for n in ast.walk(fn)
+            )
+            body = ast.Module(body=fn.body, type_ignores=[])
+            uses = [
+                n.lineno
+                for n in ast.walk(body)
+                if isinstance(n, ast.Name) and n.id == "cs" and not _in_annotation(body, n)
+            ]
+            assert imports or not uses, (
+                f"btf/{name}:{uses[0] if uses else 0}: {fn.name}() uses construct (cs) "
+                "without `import construct as cs` inside it"
+            )
+
+
+def _in_annotation(tree: Any, target: Any) -> bool:
+    import ast
+
+    for n in ast.walk(tree):
+        if isinstance(n, ast.AnnAssign) and any(x is target for x in ast.walk(n.annotation)):
+            return True
+    return False

@@ -150,6 +150,8 @@ def _flexible_tail(btf: Btf, t: BtfType, path: str) -> cs.Construct[Any, Any] | 
     arr = btf.resolve(last.type_id)
     if arr.kind is not Kind.ARRAY or arr.nelems != 0 or last.bit_offset % 8:
         return None
+    import construct as cs  # only here: reading BTF alone never loads construct
+
     offset = last.bit_offset // 8
     head = dataclasses.replace(t, members=t.members[:-1], size=offset, vlen=t.vlen - 1)
     fields = btf._struct_schema(head, path).subcons
