@@ -64,6 +64,14 @@ def qdiscs(dev: str) -> list[str]:
     return [q["kind"] for q in json.loads(tc or "[]")]
 
 
+def xdp_state(dev: str) -> object:
+    """What `ip link` says about the XDP program on ``dev`` (None: there is none)."""
+    out = subprocess.run(
+        ["ip", "-d", "-j", "link", "show", "dev", dev], capture_output=True, text=True, check=True
+    ).stdout
+    return json.loads(out)[0].get("xdp")
+
+
 # ---------------------------------------------------------------------- XDP
 
 
@@ -138,6 +146,23 @@ def test_attach_errors_are_named_before_any_syscall(veth: VethPair) -> None:
         with pytest.raises(tm.ObjectError, match="attach_perf_event needs PERF_EVENT"):
             xdp.attach_perf_event(cpu=0, frequency=1)
         assert obj._links == []
+
+
+def test_hostile_interface_names_are_named_errors(veth: VethPair) -> None:
+    with open_attach(veth.network, PORT) as obj:
+        xdp, tc = obj.programs["xdp_count"], obj.programs["tc_ingress"]
+        # what the kernel's dev_valid_name() refuses, and what is not a name at all
+        for bad in [".", "..", "a:b", "a\tb", "a\0b", "x" * 10_000, "é" * 8, b"lo", 2**64]:
+            for call in (xdp.attach_xdp, tc.attach_tc):
+                with pytest.raises(tm.ArgumentError, match="iface"):
+                    call(bad)  # type: ignore[arg-type]
+        # a name with undecodable bytes (surrogate escapes) is looked up as those bytes
+        for call in (xdp.attach_xdp, tc.attach_tc):
+            with pytest.raises(tm.ObjectError, match="no network interface named") as e:
+                call("tma\udcff")
+            assert e.value.errno == errno.ENODEV
+    assert xdp_state(veth.host) is None
+    assert "clsact" not in qdiscs(veth.host)
 
 
 def test_drv_and_hw_modes_where_the_driver_has_them_or_a_clear_error(veth: VethPair) -> None:
@@ -290,6 +315,9 @@ def test_cgroup_attach_errors(cgroup_dir: Path) -> None:
             prog.attach_cgroup(cgroup_dir, attach_type=tm.AttachType.CGROUP_INET4_BIND)
         with pytest.raises(ValueError, match="NUL"):
             prog.attach_cgroup("/sys/fs/cgroup\0x")
+        for at in [-1, 2**64, True, "CGROUP_INET_EGRESS"]:
+            with pytest.raises(tm.ArgumentError, match="attach_type"):
+                prog.attach_cgroup(cgroup_dir, attach_type=at)  # type: ignore[arg-type]
         # the ingress attach type of the same program is accepted
         with prog.attach_cgroup(cgroup_dir, attach_type=tm.AttachType.CGROUP_INET_INGRESS) as ln:
             assert "CGROUP_INET_INGRESS" in ln.target

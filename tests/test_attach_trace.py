@@ -186,6 +186,15 @@ def test_uprobe_errors_name_the_binary_and_symbol() -> None:
             obj.programs["tp_getppid"].attach_uprobe(LIBC, "getppid")
 
 
+def test_uprobe_symbols_with_undecodable_bytes_are_looked_up_not_crashed_on() -> None:
+    # ELF names are bytes; a str with surrogate escapes (os.fsdecode of b"\xff")
+    # is looked up as those bytes: not found, a named error, no UnicodeEncodeError.
+    with open_attach() as obj:
+        with pytest.raises(tm.ObjectError) as e:
+            obj.programs["uprobe_count"].attach_uprobe(LIBC, "get\udcffppid")
+        assert e.value.errno == errno.ENOENT
+
+
 # ---------------------------------------------------------------------- perf events
 
 

@@ -76,6 +76,8 @@ def os_error(err: int, operation: str, detail: str | None = None, log: str = "")
 # ---------------------------------------------------------------------- interfaces
 
 _IFNAMSIZ: Final = 16
+#: Bytes no interface name may contain (the kernel's dev_valid_name()).
+_IFNAME_BAD: Final = frozenset(b"\0/: \t\n\v\f\r")
 
 
 def ifindex_of(iface: object, op: str) -> tuple[int, str]:
@@ -91,8 +93,18 @@ def ifindex_of(iface: object, op: str) -> tuple[int, str]:
             raise ObjectError(
                 _errno.ENODEV, op, f"no network interface with ifindex {iface} (in this netns)"
             ) from None
-    if not iface or len(iface.encode()) >= _IFNAMSIZ or any(c in iface for c in "\0/ \t\n"):
-        raise arg_error("iface", iface, "not a valid interface name (1-15 bytes, no '/')")
+    # Encoded as socket.if_nametoindex() encodes it (undecodable bytes come back
+    # as surrogate escapes); the rest is the kernel's dev_valid_name().
+    raw = os.fsencode(iface)
+    if (
+        not raw
+        or len(raw) >= _IFNAMSIZ
+        or raw in (b".", b"..")
+        or any(c in _IFNAME_BAD for c in raw)
+    ):
+        raise arg_error(
+            "iface", iface, "not a valid interface name (1-15 bytes, no '/', ':', NUL or space)"
+        )
     try:
         return socket.if_nametoindex(iface), iface
     except OSError:

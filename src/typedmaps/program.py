@@ -844,7 +844,11 @@ class Program(NoCopy):
                     f"{', '.join(sorted(a.name for a in allowed))}",
                 )
         else:
-            if not isinstance(attach_type, int) or isinstance(attach_type, bool):
+            if (
+                not isinstance(attach_type, int)
+                or isinstance(attach_type, bool)
+                or not 0 <= attach_type < 2**32
+            ):
                 raise arg_error("attach_type", attach_type, "expected a typedmaps.AttachType")
             at = AttachType(attach_type)
         if at not in allowed:
@@ -1072,7 +1076,8 @@ class Program(NoCopy):
         opts = ffi.new("struct bpf_uprobe_opts *")
         opts.sz = ffi.sizeof("struct bpf_uprobe_opts")
         opts.retprobe = retprobe
-        cfunc = ffi.new("char[]", func.encode()) if func is not None else NULL
+        # ELF symbol names are bytes: undecodable ones arrive as surrogate escapes.
+        cfunc = ffi.new("char[]", func.encode("utf-8", "surrogateescape")) if func else NULL
         opts.func_name = cfunc
         with self._using(op), _capture_libbpf_log() as lines:
             ffi.errno = 0
@@ -1116,7 +1121,9 @@ class Program(NoCopy):
         opts.retprobe = retprobe
         with self._using(op), _capture_libbpf_log() as lines:
             ffi.errno = 0
-            lptr = _ffi.get_lib().bpf_program__attach_kprobe_opts(self._ptr, symbol.encode(), opts)
+            lptr = _ffi.get_lib().bpf_program__attach_kprobe_opts(
+                self._ptr, symbol.encode("utf-8", "surrogateescape"), opts
+            )
             err = ffi.errno
         if lptr == NULL:
             err = err or _errno.EINVAL
