@@ -7,6 +7,7 @@ run's leftovers can be told apart from a live run's.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
 import ipaddress
 import os
@@ -16,8 +17,9 @@ import struct
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import construct as cs
 from construct_typed import DataclassMixin, DataclassStruct, csfield
@@ -27,6 +29,7 @@ from typedmaps.testing import VethPair, cleanup
 
 from .conftest import BPFFS, bpf_object
 
+T = TypeVar("T")
 PREFIX = "tma"
 ROOT_DIR = Path(__file__).resolve().parent.parent
 CGROUP2_DEFAULT = Path("/sys/fs/cgroup/unified")
@@ -145,6 +148,35 @@ def remove_cgroup(path: Path) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.01)
+
+
+def in_netns(netns: str, fn: Callable[[], T]) -> T:
+    """``fn()`` in a new thread that has joined network namespace ``netns`` (setns).
+
+    The calling thread stays where it is (Python 3.11 has no os.setns: libc's).
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    results: list[T] = []
+    errors: list[BaseException] = []
+
+    def body() -> None:
+        try:
+            fd = os.open(f"/run/netns/{netns}", os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                if libc.setns(fd, 0x40000000) != 0:  # CLONE_NEWNET
+                    raise OSError(ctypes.get_errno(), f"setns {netns}")
+            finally:
+                os.close(fd)
+            results.append(fn())
+        except BaseException as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=body)
+    t.start()
+    t.join()
+    if errors:
+        raise errors[0]
+    return results[0]
 
 
 # ---------------------------------------------------------------------- leftovers

@@ -29,7 +29,9 @@ from .attach_support import (
     TC_INGRESS,
     XDP,
     counts,
+    in_netns,
     open_attach,
+    wait_for,
 )
 
 PORT = 4242
@@ -222,6 +224,40 @@ def test_tc_leaves_an_existing_qdisc_and_foreign_filters_alone(veth: VethPair) -
         a.detach()
         a.detach()  # idempotent
     assert "clsact" in qdiscs(veth.host)  # it was there before: still there
+
+
+def ns_tc(veth: VethPair, what: str, *args: str) -> list[dict[str, object]]:
+    """``tc -j <what> show dev <peer> ...`` inside the pair's namespace."""
+    out = subprocess.run(
+        ["ip", "netns", "exec", veth.netns, "tc", "-j", what, "show", "dev", veth.peer, *args],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return list(json.loads(out or "[]"))
+
+
+def test_a_tc_filter_is_removed_in_the_namespace_it_was_attached_in(veth: VethPair) -> None:
+    # A thread inside the namespace attaches to the peer end; this thread (in
+    # the caller's namespace, where the peer's ifindex is another interface or
+    # none) lets go of it: the filter and the qdisc must go where they are.
+    with open_attach(veth.network, PORT) as obj:
+        prog = obj.programs["tc_ingress"]
+        link = in_netns(veth.netns, lambda: prog.attach_tc(veth.peer, "ingress"))
+        assert [f for f in ns_tc(veth, "filter", "ingress") if "options" in f]
+        assert "clsact" in [q["kind"] for q in ns_tc(veth, "qdisc")]
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+            tx.bind((str(veth.host_addr), 0))
+            for _ in range(7):
+                tx.sendto(PAYLOAD, (str(veth.peer_addr), PORT))
+        assert wait_for(lambda: counts(obj)[TC_INGRESS].packets == 7)
+        link.close()
+        assert [f for f in ns_tc(veth, "filter", "ingress") if "options" in f] == []
+        assert "clsact" not in [q["kind"] for q in ns_tc(veth, "qdisc")]
+        # and again, released by the object's close() from this thread
+        in_netns(veth.netns, lambda: prog.attach_tc(veth.peer, "egress"))
+    assert [f for f in ns_tc(veth, "filter", "egress") if "options" in f] == []
+    assert "clsact" not in [q["kind"] for q in ns_tc(veth, "qdisc")]
 
 
 def test_tc_argument_checks(veth: VethPair) -> None:

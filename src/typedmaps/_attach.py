@@ -15,8 +15,9 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, TypeVar
 
 from . import _ffi
 from ._ffi import ffi
@@ -31,6 +32,8 @@ from .errors import (
 )
 from .flags import ProgramType
 from .handle import unpin_path
+
+_T = TypeVar("_T")
 
 # ---------------------------------------------------------------------- arguments
 
@@ -136,28 +139,82 @@ def xdp_attached(ifindex: int) -> str | None:
 # ---------------------------------------------------------------------- tc hooks
 
 
+_THIS_NETNS: Final = "/proc/thread-self/ns/net"
+_CLONE_NEWNET: Final = 0x40000000
+
+
+def open_netns() -> int:
+    """An fd of the calling thread's network namespace (-1 without /proc)."""
+    try:
+        return os.open(_THIS_NETNS, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return -1
+
+
+def in_netns(ns_fd: int, fn: Callable[[], _T], op: str) -> _T:
+    """``fn()`` run in network namespace ``ns_fd``: here if this thread is in it,
+    else in a short-lived thread that joins it first (setns), so that the
+    caller's own thread never changes namespace.
+
+    For netlink calls (libbpf's tc API opens its socket in the calling
+    thread's namespace, where ifindexes are looked up): a filter attached in
+    one namespace must be removed there, whichever thread lets go of it.
+    """
+    if ns_fd < 0:
+        return fn()
+    try:
+        here = os.stat(_THIS_NETNS)
+        there = os.fstat(ns_fd)
+    except OSError:
+        return fn()
+    if (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino):
+        return fn()
+    results: list[_T] = []
+    errors: list[BaseException] = []
+
+    def body() -> None:
+        ffi.errno = 0
+        if _ffi.get_libc().setns(ns_fd, _CLONE_NEWNET) != 0:
+            err = ffi.errno or _errno.EINVAL
+            errors.append(
+                os_error(err, op, f"setns into its network namespace: {os.strerror(err)}")
+            )
+            return
+        try:
+            results.append(fn())
+        except BaseException as exc:  # raised again in the caller's thread
+            errors.append(exc)
+
+    t = threading.Thread(target=body, name="typedmaps-netns", daemon=True)
+    t.start()
+    t.join()
+    if errors:
+        raise errors[0]
+    return results[0]
+
+
 class TcHooks:
     """Which clsact qdiscs this process created, and how many of its filters use each.
 
     bpf_tc_hook_create() makes the clsact qdisc (both directions) unless the
     interface has one. A qdisc we found is never removed; one we created
     goes when the last of our filters on it is detached. Keyed by (network
-    namespace inode of the calling thread, ifindex).
+    namespace, ifindex): an ifindex means something else in every namespace.
     """
 
     _lock: ClassVar = threading.Lock()
-    _users: ClassVar[dict[tuple[int, int], list[int]]] = {}  # key -> [created, users]
+    _users: ClassVar[dict[tuple[int, int, int], list[int]]] = {}  # key -> [created, users]
 
     @staticmethod
-    def key(ifindex: int) -> tuple[int, int]:
+    def key(ifindex: int, ns_fd: int) -> tuple[int, int, int]:
         try:
-            ns = os.stat("/proc/thread-self/ns/net").st_ino
+            st = os.fstat(ns_fd)
+            return st.st_dev, st.st_ino, ifindex
         except OSError:
-            ns = 0
-        return ns, ifindex
+            return 0, 0, ifindex
 
     @classmethod
-    def acquire(cls, hook: Any, key: tuple[int, int], op: str, where: str) -> None:
+    def acquire(cls, hook: Any, key: tuple[int, int, int], op: str, where: str) -> None:
         """Make sure the clsact qdisc exists and count one more filter of ours on it."""
         with cls._lock:
             # EEXIST (the interface has a clsact qdisc) is normal: keep libbpf's
@@ -179,7 +236,7 @@ class TcHooks:
             entry[1] += 1
 
     @classmethod
-    def release(cls, hook: Any, key: tuple[int, int]) -> None:
+    def release(cls, hook: Any, key: tuple[int, int, int]) -> None:
         """One filter of ours is gone; remove the qdisc when it was ours and is unused."""
         with cls._lock:
             entry = cls._users.get(key)
@@ -194,12 +251,6 @@ class TcHooks:
                 hook.attach_point = 1 | 2  # BPF_TC_INGRESS | BPF_TC_EGRESS: the qdisc
                 _ffi.get_lib().bpf_tc_hook_destroy(hook)
                 hook.attach_point = saved
-
-    @classmethod
-    def created_here(cls, ifindex: int) -> bool:
-        with cls._lock:
-            entry = cls._users.get(cls.key(ifindex))
-            return bool(entry and entry[0])
 
 
 # ---------------------------------------------------------------------- perf events

@@ -49,6 +49,7 @@ from ._attach import (
     TcHooks,
     arg_error,
     bpf_obj_get,
+    in_netns,
     link_gone,
     os_error,
     path_arg,
@@ -150,19 +151,35 @@ def _describe_target(att: _KernelLink, info: LinkInfo) -> str:
 
 
 class _TcFilter(_Attachment):
-    """A cls_bpf filter in direct-action mode on a clsact hook (netlink, no fd)."""
+    """A cls_bpf filter in direct-action mode on a clsact hook (netlink, no fd).
 
-    __slots__ = ("_hook", "_key", "_opts")
+    It lives in the network namespace the attaching thread was in; ``ns`` is
+    an fd of that namespace, so that the filter is removed there whichever
+    thread (in whichever namespace) lets go of it. The fd keeps the namespace
+    alive until then.
+    """
 
-    def __init__(self, hook: Any, key: tuple[int, int], opts: Any) -> None:
+    __slots__ = ("_hook", "_key", "_ns", "_opts")
+
+    def __init__(self, hook: Any, key: tuple[int, int, int], opts: Any, ns: int) -> None:
         self._hook = hook
         self._key = key
         self._opts = opts  # handle, priority, prog_id as the kernel assigned them
+        self._ns = ns
 
     def release(self, link: Link | None = None) -> None:
         hook, self._hook = self._hook, None
         if hook is None:
             return
+        ns, self._ns = self._ns, -1
+        try:
+            in_netns(ns, lambda: self._remove(hook), "detach tc filter")
+        finally:
+            if ns >= 0:
+                os.close(ns)
+
+    def _remove(self, hook: Any) -> None:
+        """Remove the filter (in its namespace), and the qdisc if it was ours and is unused."""
         lib = _ffi.get_lib()
         try:
             q = ffi.new("struct bpf_tc_opts *")

@@ -30,6 +30,7 @@ from ._attach import (
     bpf_obj_get,
     ifindex_of,
     int_arg,
+    open_netns,
     os_error,
     path_arg,
     perf_event_open,
@@ -777,35 +778,45 @@ class Program(NoCopy):
         hook.sz = ffi.sizeof("struct bpf_tc_hook")
         hook.ifindex = ifindex
         hook.attach_point = _TC_DIRECTIONS[direction]
-        key = TcHooks.key(ifindex)
         opts = ffi.new("struct bpf_tc_opts *")
         opts.sz = ffi.sizeof("struct bpf_tc_opts")
         opts.handle = handle
         opts.priority = priority
-        with self._using(op) as fd:
-            TcHooks.acquire(hook, key, op, name)
-            try:
-                opts.prog_fd = fd
-                ret = int(_ffi.get_lib().bpf_tc_attach(hook, opts))
-                if ret < 0:
-                    err = -ret
-                    if err == _errno.EEXIST:
-                        raise ObjectError(
-                            err,
-                            op,
-                            f"{where} already has a tc filter at priority {priority} "
-                            f"handle {handle:#x}",
-                        )
-                    raise os_error(err, op)
-            except BaseException:
-                TcHooks.release(hook, key)
-                raise
+        # The filter lives in this thread's network namespace: it is removed
+        # there, whichever thread lets go of the Link (see _TcFilter).
+        ns = open_netns()
+        try:
+            key = TcHooks.key(ifindex, ns)
+            with self._using(op) as fd:
+                TcHooks.acquire(hook, key, op, name)
+                try:
+                    opts.prog_fd = fd
+                    with _capture_libbpf_log(drop=True) as lines:
+                        ret = int(_ffi.get_lib().bpf_tc_attach(hook, opts))
+                    if ret < 0:
+                        err = -ret
+                        if err == _errno.EEXIST:
+                            raise ObjectError(
+                                err,
+                                op,
+                                f"{where} already has a tc filter at priority {priority} "
+                                f"handle {handle:#x}",
+                                log="\n".join(lines),
+                            )
+                        raise os_error(err, op, log="\n".join(lines))
+                except BaseException:
+                    TcHooks.release(hook, key)
+                    raise
+        except BaseException:
+            if ns >= 0:
+                os.close(ns)
+            raise
         opts.prog_fd = 0
         target = (
             f"{name} (ifindex {ifindex}) {direction}, priority {int(opts.priority)}, "
             f"handle {int(opts.handle):#x}"
         )
-        return self._link(_TcFilter(hook, key, opts), "tc", target)
+        return self._link(_TcFilter(hook, key, opts, ns), "tc", target)
 
     def attach_cgroup(
         self, path: str | os.PathLike[str], *, attach_type: AttachType | None = None
