@@ -319,11 +319,7 @@ def main() -> int:
                 f"made netns {pair.netns} and veth {pair.host} <-> {pair.peer} "
                 f"({pair.host_addr} <-> {pair.peer_addr}, {pair.network})"
             )
-            try:
-                ok = run(obj, pair)
-            except KeyboardInterrupt:
-                print("\ninterrupted: detaching and removing what the demo made")
-                return 130
+            ok = run(obj, pair)
         print(f"removed netns {pair.netns} and veth {pair.host}")
     elapsed = time.perf_counter() - started
     print(f"\n{'consistent' if ok else 'MISMATCH'}: done in {elapsed:.2f} s")
@@ -331,4 +327,10 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        # Ctrl-C (or SIGTERM) at any point, also while the namespace is being
+        # made: the with-blocks have detached the program and removed the pair.
+        print("\ninterrupted: the program was detached, the namespace and veth removed")
+        sys.exit(130)
