@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import gc
 import os
 import platform
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -303,6 +305,18 @@ def test_links_of_a_closed_object_are_released(tracefs: Path) -> None:
     assert not link.attached
     link.detach()  # still idempotent
     assert "closed" in repr(link)
+
+
+def test_a_dropped_link_of_an_object_program_stays_attached_until_the_object_closes() -> None:
+    obj = open_attach(syscall=GETPPID_NR[platform.machine()])
+    c = counts(obj)
+    obj.programs["raw_sys_enter"].attach_raw_tracepoint("sys_enter")  # the Link is dropped
+    gc.collect()
+    os.getppid()
+    assert c[RAW_TRACEPOINT].packets == 1  # the object keeps it
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResourceWarning)
+        obj.close()  # closes it: no warning, that is the object's job
 
 
 def test_link_repr() -> None:

@@ -16,7 +16,9 @@ Two ways to let go, on purpose different:
   BpfObject's close(), garbage collection) releases this handle. A link
   nothing else holds ends with it; a **pinned** link stays attached, which
   is what the pin is for. tc and socket filters have no kernel handle that
-  could keep them, so close() removes them.
+  could keep them, so close() removes them. A BpfObject keeps the Links of
+  its programs (it closes them), so a dropped one stays attached until the
+  object closes; Links without an object end when they are garbage.
 * :meth:`Link.detach` ends the attachment for good, pinned or not: it uses
   the kernel's BPF_LINK_DETACH where the link type has it (XDP, cgroup,
   netns, tcx; Linux 5.9+), removes the pin this Link made or was opened
