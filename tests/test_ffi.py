@@ -4,9 +4,11 @@ the error checkpoint, and LibbpfNotFoundError (in fresh interpreters)."""
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -72,8 +74,11 @@ def test_check_is_the_one_error_checkpoint() -> None:
     assert _ffi.check(7, "op") == 7
     with pytest.raises(tm.KeyNotFoundError, match="lookup: key not found"):
         _ffi.check(-2, "lookup")
-    with pytest.raises(tm.KeyNotFoundError, match="pin /x: No such file or directory"):
+    # A path that does not exist is a FileNotFoundError, never a KeyError.
+    with pytest.raises(FileNotFoundError, match="pin /x: No such file or directory") as missing:
         _ffi.check(-2, "pin /x", path=True)
+    assert isinstance(missing.value, tm.MapError)
+    assert not isinstance(missing.value, KeyError)
     with pytest.raises(tm.NotSupportedError):
         _ffi.check(-22, "freeze", einval_unsupported=True)
     with pytest.raises(tm.MapError) as info:
@@ -148,3 +153,49 @@ def test_missing_libbpf_says_what_to_install() -> None:
     assert "apt-get install libbpf1" in message
     assert "the system has libbpf.so.1, another ABI version" in message
     assert lines[2] == "cpus: not found"
+
+
+def test_looking_for_libbpf_runs_no_program(tmp_path: Path) -> None:
+    """When libbpf.so.1 is missing, the hint is found by reading directories, never by
+    running ldconfig, gcc, cc or ld from PATH (ctypes.util.find_library would)."""
+    trap = tmp_path / "bin"
+    trap.mkdir()
+    marker = tmp_path / "ran"
+    for name in ("ldconfig", "gcc", "cc", "ld", "objdump", "x86_64-linux-gnu-gcc", "clang"):
+        exe = trap / name
+        exe.write_text(f"#!/bin/sh\necho {name} >> {marker}\nexit 1\n")
+        exe.chmod(0o755)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                """
+                import sys
+                spawned = []
+                def hook(event, args):
+                    if event in ("subprocess.Popen", "os.posix_spawn", "os.exec", "os.system"):
+                        spawned.append((event, repr(args)[:200]))
+                sys.addaudithook(hook)
+                import typedmaps as tm
+                from typedmaps import _ffi
+                _ffi.LIBBPF_SONAME = "libbpf.so.999"
+                try:
+                    _ffi.get_lib()
+                except tm.LibbpfNotFoundError as exc:
+                    print(exc)
+                print("spawned:", spawned)
+                """
+            ),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "PATH": str(trap)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "cannot load libbpf.so.999" in result.stdout
+    assert "the system has libbpf.so.1, another ABI version" in result.stdout
+    assert "spawned: []" in result.stdout, result.stdout
+    assert not marker.exists(), f"programs ran: {marker.read_text()}"

@@ -245,9 +245,9 @@ def test_percpu_value_count_and_sizes_are_checked(make_map: MakeMap, kind: Kind)
     assert info.value.what == f"update_percpu: values[{NCPUS - 1}]"
     assert (info.value.size, info.value.expected) == (kind.value_size + 1, kind.value_size)
     for not_a_list in (kind.value(1) * NCPUS, "abc", 5):
-        with pytest.raises(tm.CodecError, match="values"):
+        with pytest.raises(tm.ArgumentError, match="values"):
             h.update_percpu(kind.key(1), not_a_list)  # type: ignore[arg-type]
-    with pytest.raises(tm.CodecError, match=r"values\[0\]"):
+    with pytest.raises(tm.ArgumentError, match=r"values\[0\]"):
         h.update_percpu(kind.key(1), ["x" * kind.value_size] * NCPUS)  # type: ignore[list-item]
     assert snapshot(h) == before
 
@@ -331,9 +331,9 @@ def test_bytes_like_keys_and_values(make_map: MakeMap, kind: Kind) -> None:
     assert h.lookup(bytearray(kind.key(1))) == kind.value(1)
     before = snapshot(h)
     for bad in ("abcd", 1, None, [1, 2, 3, 4]):
-        with pytest.raises(tm.CodecError, match="key: cannot encode"):
+        with pytest.raises(tm.ArgumentError, match="key must be a bytes-like object"):
             h.lookup(bad)  # type: ignore[arg-type]
-        with pytest.raises(tm.CodecError, match="expected a bytes-like object"):
+        with pytest.raises(tm.ArgumentError, match="value must be a bytes-like object"):
             h.update(kind.key(1), bad)  # type: ignore[arg-type]
     assert snapshot(h) == before
 
@@ -350,11 +350,11 @@ def test_bad_flags_are_refused_before_the_syscall(make_map: MakeMap, kind: Kind)
     k = kind.key(0)
     lookup = h.lookup_percpu if kind.percpu else h.lookup
     for bad in (F.NO_EXIST, F.EXIST, 8, -1, F.NO_EXIST | F.EXIST):
-        with pytest.raises(tm.CodecError, match="flags"):
+        with pytest.raises(tm.ArgumentError, match="flags"):
             lookup(k, bad)
-    bad_flags: tuple[object, ...] = (8, 1 << 40, -1, F.NO_EXIST | F.EXIST, "1", 1.0)
+    bad_flags: tuple[object, ...] = (8, 1 << 40, -1, F.NO_EXIST | F.EXIST, "1", 1.0, None, "")
     for bad_flag in bad_flags:
-        with pytest.raises(tm.CodecError, match="flags"):
+        with pytest.raises(tm.ArgumentError, match="flags"):
             put(kind, h, 0, 1, bad_flag)  # type: ignore[arg-type]
     assert snapshot(h) == before
 

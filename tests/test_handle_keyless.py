@@ -112,7 +112,7 @@ def test_push_flags_are_checked_before_the_syscall(make_map: MakeMap, kind: Kind
     if kind.map_type is T.BLOOM_FILTER:
         bad.append(F.EXIST)
     for flags in bad:
-        with pytest.raises(tm.CodecError, match="flags"):
+        with pytest.raises(tm.ArgumentError, match="flags"):
             h.push(kind.value(0), flags)
 
 

@@ -322,7 +322,7 @@ def test_update_batch_stops_part_way(make_map: MakeMap) -> None:
 def test_update_batch_refuses_no_exist(make_map: MakeMap) -> None:
     h = make_map(tm.MapType.HASH, key_size=4, value_size=8, max_entries=6)
     m = tm.TypedMap(h, key=cs.Int32ul, value=cs.Int64ul)
-    with pytest.raises(tm.CodecError, match="NO_EXIST"):
+    with pytest.raises(tm.ArgumentError, match="NO_EXIST"):
         m.update_batch([(1, 1)], tm.MapFlags.NO_EXIST)
     assert len(m) == 0
 
@@ -348,7 +348,7 @@ def test_lookup_and_delete_batch_drains(make_map: MakeMap) -> None:
 
 
 def test_batch_size_is_checked(flows: tm.TypedMap[FlowKey, FlowStats]) -> None:
-    with pytest.raises(tm.CodecError, match="batch_size"):
+    with pytest.raises(tm.ArgumentError, match="batch_size"):
         flows.lookup_batch(batch_size=0)
 
 

@@ -446,3 +446,10 @@ const char *libbpf_version_string(void);
 /* The inner-map template libbpf made from a BTF __array(values, ...)
  * declaration; NULL for other maps, and freed by libbpf at load. */
 struct bpf_map *bpf_map__inner_map(struct bpf_map *map);
+
+/* ---- libc: the file system a pin lives on (safety: unpin removes only BPF pins) ----
+ * struct statfs is declared as bytes: the first field, f_type (__fsword_t, a
+ * long on Linux), is the only one read; 512 bytes hold the struct on every arch.
+ */
+
+int statfs(const char *path, char *buf);

@@ -34,6 +34,7 @@ from .errors import (
     MapError,
     MapPermissionError,
     NotSupportedError,
+    PathNotFoundError,
     TypedMapsError,
 )
 from .flags import MapType
@@ -139,10 +140,22 @@ def open_map(spec: str, *, readonly: bool = True) -> MapHandle:
                 "pick one with id:N"
             )
         return MapHandle.from_map_id(ids[0])
-    if spec.startswith("pinned:"):
+    explicit = spec.startswith("pinned:")
+    if explicit:
         spec = spec[7:]
     if not spec:
         raise UsageError("MAP is empty: give a pin path, id:N or name:NAME")
+    if not explicit and "/" not in spec and not os.path.lexists(spec):
+        # A bare word is a relative path that does not exist: most likely the
+        # user meant a map's name (or id).
+        hint = f"id:{spec}" if spec.isdigit() else f"name:{spec}"
+        raise PathNotFoundError(
+            2,
+            f"open pinned {spec}",
+            f"no such file or directory; for the map named {spec!r} use {hint}"
+            if not spec.isdigit()
+            else f"no such file or directory; for the map with id {spec} use {hint}",
+        )
     return MapHandle.from_pinned_path(spec, readonly=readonly)
 
 
@@ -558,7 +571,7 @@ def exit_code(exc: BaseException) -> int:
     """The exit status for an error (docs/cli.md lists them)."""
     if isinstance(exc, UsageError):
         return EXIT_USAGE
-    if isinstance(exc, KeyNotFoundError):
+    if isinstance(exc, KeyNotFoundError | FileNotFoundError):
         return EXIT_NOT_FOUND
     if isinstance(exc, MapPermissionError):
         return EXIT_PERMISSION

@@ -13,10 +13,12 @@ libbpf's own log lines are forwarded to the ``typedmaps.libbpf`` logger
 
 from __future__ import annotations
 
-import ctypes.util
+import ctypes
 import errno
+import glob
 import logging
 import os
+import re
 import threading
 from collections.abc import Iterator
 from importlib import resources
@@ -24,7 +26,13 @@ from typing import Any, Final
 
 from cffi import FFI
 
-from .errors import LibbpfNotFoundError, MapError, NotSupportedError, error_from_errno
+from .errors import (
+    LibbpfNotFoundError,
+    MapError,
+    NotSupportedError,
+    PathNotFoundError,
+    error_from_errno,
+)
 
 __all__ = ["NULL", "check", "ffi", "func", "get_lib", "lib_has", "num_possible_cpus"]
 
@@ -42,6 +50,11 @@ _libc: Any = None
 _ncpus: int | None = None
 
 log = logging.getLogger("typedmaps.libbpf")
+# A library never prints by itself: without this, Python's last-resort handler
+# would write libbpf's warnings to stderr, and the error that carries them in
+# its .log would show them a second time. The application (or the typedmaps
+# command line) decides what to show.
+logging.getLogger("typedmaps").addHandler(logging.NullHandler())
 _LEVELS: Final = (logging.WARNING, logging.INFO, logging.DEBUG)
 
 _INSTALL_HINT: Final = (
@@ -69,18 +82,72 @@ def _on_libbpf_print(level: int, fmt: Any, ap: Any) -> int:
 _print_cb: Any = ffi.callback("libbpf_print_fn_t", _on_libbpf_print)
 
 
+def _library_dirs() -> list[str]:
+    """Where the dynamic linker looks, read from files only (no program is run).
+
+    ctypes.util.find_library would run ldconfig, gcc, cc or ld from PATH to
+    answer the same question, which a library must never do on import.
+    """
+    dirs = [d for d in os.environ.get("LD_LIBRARY_PATH", "").split(":") if d]
+    confs = ["/etc/ld.so.conf"]
+    seen: set[str] = set()
+    while confs and len(seen) < 256:
+        conf = confs.pop()
+        if conf in seen:
+            continue
+        seen.add(conf)
+        try:
+            with open(conf, encoding="utf-8", errors="replace") as f:
+                lines = f.read(1 << 20).splitlines()
+        except OSError:
+            continue
+        for raw in lines:
+            line = raw.split("#", 1)[0].strip()
+            if line.startswith("include "):
+                pattern = line[len("include ") :].strip()
+                if not os.path.isabs(pattern):
+                    pattern = os.path.join(os.path.dirname(conf), pattern)
+                confs.extend(sorted(glob.glob(pattern)))
+            elif line.startswith("/"):
+                dirs.append(line)
+    triplet = f"{os.uname().machine}-linux-gnu"
+    for base in ("/lib", "/usr/lib", "/lib64", "/usr/lib64", "/usr/local/lib"):
+        dirs += [os.path.join(base, triplet), base]
+    return list(dict.fromkeys(dirs))
+
+
+def _installed_libbpfs() -> list[str]:
+    """Every libbpf.so* file in the linker's directories (for the install hint)."""
+    found: list[str] = []
+    for d in _library_dirs():
+        found += sorted(glob.glob(os.path.join(glob.escape(d), "libbpf.so*")))
+    return list(dict.fromkeys(found))
+
+
 def _open() -> Any:
     global _lib, _libc
     with _lock:
         if _lib is not None:
             return _lib
         try:
+            # dlopen(3) through ctypes first: when the library is missing, cffi's
+            # own dlopen falls back to ctypes.util.find_library, which runs
+            # ldconfig, gcc and ld from PATH. Once this succeeds, cffi's dlopen
+            # finds the library loaded already.
+            ctypes.CDLL(LIBBPF_SONAME)
             lib = ffi.dlopen(LIBBPF_SONAME)
         except OSError as exc:
-            found = ctypes.util.find_library("bpf")
+            # Other sonames (libbpf.so.0, ...) are other ABI versions.
+            others = sorted(
+                {
+                    name
+                    for name in map(os.path.basename, _installed_libbpfs())
+                    if re.fullmatch(r"libbpf\.so\.\d+", name) and name != LIBBPF_SONAME
+                }
+            )
             extra = ""
-            if found and found != LIBBPF_SONAME:
-                extra = f" (the system has {found}, another ABI version)"
+            if others:
+                extra = f" (the system has {', '.join(others[:4])}, another ABI version)"
             raise LibbpfNotFoundError(
                 f"cannot load {LIBBPF_SONAME}. {_INSTALL_HINT}{extra}. ({exc})"
             ) from exc
@@ -106,6 +173,24 @@ def get_libc() -> Any:
     return _libc
 
 
+#: statfs(2) f_type of a bpffs mount.
+BPF_FS_MAGIC: Final = 0xCAFE4A11
+
+
+def fs_magic(path: bytes) -> int:
+    """The file system magic (statfs f_type) of ``path``.
+
+    Raises:
+        OSError: statfs failed (ENOENT for a missing path, ...).
+    """
+    get_lib()  # loads libc too
+    buf = ffi.new("char[]", 512)
+    if _libc.statfs(path, buf) != 0:
+        err = ffi.errno or errno.EIO
+        raise OSError(err, os.strerror(err), os.fsdecode(path))
+    return int(ffi.cast("long *", buf)[0]) & 0xFFFFFFFF
+
+
 def lib_has(name: str) -> bool:
     """Whether the loaded libbpf exports ``name``."""
     try:
@@ -129,9 +214,12 @@ def check(ret: int, operation: str, *, einval_unsupported: bool = False, path: b
     """The one error checkpoint: a negative libbpf return becomes a named error.
 
     ``path=True`` for operations on bpffs paths, where ENOENT means "no such
-    file", not "key not found".
+    file" (:class:`PathNotFoundError`, also a FileNotFoundError), not "key
+    not found".
     """
     if ret < 0:
+        if path and ret == -errno.ENOENT:
+            raise PathNotFoundError(errno.ENOENT, operation, os.strerror(errno.ENOENT))
         raise error_from_errno(
             ret,
             operation,
@@ -201,6 +289,8 @@ def btf_raw(source: str, arg: int | bytes, operation: str) -> bytes:
         raise ValueError(f"unknown BTF source {source!r}")
     if ptr == NULL:
         err = ffi.errno or errno.EINVAL
+        if source == "file" and err == errno.ENOENT:
+            raise PathNotFoundError(err, operation, os.strerror(err))
         raise error_from_errno(err, operation, detail=os.strerror(err))
     try:
         size = ffi.new("__u32 *")

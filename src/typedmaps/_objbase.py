@@ -12,8 +12,9 @@ from enum import Enum
 from typing import Any, Final
 
 from . import _ffi
+from ._args import U32_MAX, as_bytes, check_int
 from ._ffi import NULL, ffi
-from .errors import CodecError, ObjectError
+from .errors import ObjectError, ObjectFileNotFoundError
 
 _libbpf_log = logging.getLogger("typedmaps.libbpf")
 #: libbpf's own errno values (LIBBPF_ERRNO__*) start here.
@@ -75,20 +76,22 @@ def _strerror(err: int) -> str:
 
 
 def _object_error(
-    err: int, operation: str, lines: list[str], detail: str | None = None
+    err: int, operation: str, lines: list[str], detail: str | None = None, *, path: bool = False
 ) -> ObjectError:
+    """The ObjectError for ``err``; for a file that does not exist (``path``), also a
+    FileNotFoundError."""
     err = abs(err) or _errno.EINVAL
-    return ObjectError(err, operation, detail or _strerror(err), log="\n".join(lines))
+    cls = ObjectFileNotFoundError if path and err == _errno.ENOENT else ObjectError
+    return cls(err, operation, detail or _strerror(err), log="\n".join(lines))
 
 
 def _cstr(ptr: Any) -> str | None:
     return None if ptr == NULL else str(ffi.string(ptr).decode("utf-8", "replace"))
 
 
-def _u32(value: object, what: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 0xFFFFFFFF:
-        raise CodecError(what, value, "must be an integer in [0, 2**32)")
-    return value
+def _u32(value: object, what: str, op: str = "") -> int:
+    """An int in [0, 2**32) for a libbpf setting (ArgumentError otherwise)."""
+    return check_int(value, what, op, U32_MAX)
 
 
 def bpf_obj_id(fd: int, operation: str) -> int:
@@ -106,9 +109,6 @@ def bpf_obj_id(fd: int, operation: str) -> int:
     return int(info[1])
 
 
-def _bytes_arg(value: object, what: str) -> bytes:
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, bytearray | memoryview):
-        return bytes(value)
-    raise CodecError(what, value, f"expected a bytes-like object, got {type(value).__name__}")
+def _bytes_arg(value: object, what: str, op: str = "") -> bytes:
+    """The real bytes of a bytes-like argument (a lying subclass is copied out)."""
+    return as_bytes(value, what, op)

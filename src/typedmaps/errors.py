@@ -18,8 +18,10 @@ Every error the library raises on purpose is a :class:`TypedMapsError`::
     ├── ObjectError (OSError: .errno, .operation, .log)  a BPF object file or program
     └── LibbpfNotFoundError (ImportError)
 
-Kernel errors keep their errno, so ``except OSError as e: e.errno`` still
-works, and the operation that failed is part of the message
+A path where nothing exists raises :class:`PathNotFoundError` (a MapError)
+or :class:`ObjectFileNotFoundError` (an ObjectError), both also a
+``FileNotFoundError``. Kernel errors keep their errno, so ``except OSError
+as e: e.errno`` still works, and the operation that failed is part of the message
 ("lookup: key not found"), as in cilium/ebpf.
 """
 
@@ -43,6 +45,8 @@ __all__ = [
     "MapPermissionError",
     "NotSupportedError",
     "ObjectError",
+    "ObjectFileNotFoundError",
+    "PathNotFoundError",
     "SizeMismatchError",
     "TypedMapsError",
     "batch_error_from_errno",
@@ -239,6 +243,17 @@ class ObjectError(TypedMapsError, OSError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.errno, self.operation, self._detail, self.log))
+
+
+class PathNotFoundError(MapError, FileNotFoundError):
+    """Nothing exists at a path (ENOENT on a pin or file): a MapError and a FileNotFoundError.
+
+    Never a KeyNotFoundError: a missing file is not a missing key.
+    """
+
+
+class ObjectFileNotFoundError(ObjectError, FileNotFoundError):
+    """The BPF object file does not exist: an ObjectError and a FileNotFoundError."""
 
 
 class LibbpfNotFoundError(TypedMapsError, ImportError):

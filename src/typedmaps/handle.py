@@ -22,23 +22,25 @@ import contextlib
 import errno as _errno
 import os
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any, Final, Self, TypeAlias
 
-from . import _ffi
+from . import _ffi, _pins
 from . import memory as _memory
+from ._args import as_bytes, bad, check_bool, check_int, fspath
 from ._ffi import NULL, ffi
 from ._life import Lifetime, NoCopy
 from .errors import (
     ArgumentError,
-    CodecError,
     IterationAbortedError,
     KeyNotFoundError,
     MapClosedError,
     MapError,
     MapPermissionError,
     NotSupportedError,
+    PathNotFoundError,
     SizeMismatchError,
     TypedMapsError,
     batch_error_from_errno,
@@ -144,10 +146,7 @@ def _map_info_for(fd: int, op: str) -> MapInfo:
     return info
 
 
-def _check_int(value: object, what: str, op: str, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= high:
-        raise CodecError(what, value, f"{op}: must be an integer in [0, {high}]")
-    return value
+_check_int = check_int
 
 
 def _create_error(ret: int, op: str) -> MapError:
@@ -164,25 +163,22 @@ def _create_error(ret: int, op: str) -> MapError:
     return MapError(err, op, os.strerror(err))
 
 
-def _elem_flags(flags: int, operation: str) -> int:
-    if isinstance(flags, bool) or not isinstance(flags, int):
-        raise CodecError(
-            "flags", flags, f"{operation}: expected MapFlags, not {type(flags).__name__}"
-        )
-    f = int(flags)
+def _elem_flags(flags: object, operation: str, argument: str = "flags") -> int:
+    """Element flags as an int: MapFlags (or a plain int), never a bool, None or float.
+
+    A value of the wrong type is refused, never read as ANY.
+    """
+    if flags.__class__ is not int and (isinstance(flags, bool) or not isinstance(flags, int)):
+        raise bad(operation, argument, flags, "MapFlags (ANY, NO_EXIST, EXIST, LOCK)")
+    f = int.__int__(flags)
     if f < 0 or f & ~_ELEM_FLAGS:
-        raise CodecError("flags", flags, f"{operation}: only ANY, NO_EXIST, EXIST and LOCK apply")
+        raise bad(operation, argument, flags, "a combination of ANY, NO_EXIST, EXIST and LOCK")
     if f & MapFlags.NO_EXIST and f & MapFlags.EXIST:
-        raise CodecError("flags", flags, f"{operation}: NO_EXIST and EXIST exclude each other")
+        raise bad(operation, argument, flags, "at most one of NO_EXIST and EXIST")
     return f
 
 
-def _as_bytes(obj: object, what: str) -> bytes:
-    if isinstance(obj, bytes):
-        return obj
-    if isinstance(obj, bytearray | memoryview):
-        return bytes(obj)
-    raise CodecError(what, obj, f"expected a bytes-like object, got {type(obj).__name__}")
+_as_bytes = as_bytes
 
 
 class MapHandle(NoCopy):
@@ -332,9 +328,9 @@ class MapHandle(NoCopy):
                 (E2BIG; a plain MapError, since nothing is full).
         """
         try:
-            mt = MapType(map_type)
+            mt = MapType(_check_int(map_type, "map_type", "create", _U32_MAX))
         except ValueError:
-            raise CodecError("map_type", map_type, "create: not a kernel map type") from None
+            raise bad("create", "map_type", map_type, "a kernel map type (MapType)") from None
         for what, v in (
             ("key_size", key_size),
             ("value_size", value_size),
@@ -344,20 +340,16 @@ class MapHandle(NoCopy):
         _check_int(map_flags, "map_flags", "create", _U32_MAX)
         _check_int(map_extra, "map_extra", "create", _U64_MAX)
         bname = b""
-        if name:
+        if name is not None and name != "":
             if (
                 not isinstance(name, str)
                 or len(name) > 15
                 or not all(c.isascii() and (c.isalnum() or c in "_.") for c in name)
             ):
-                raise CodecError("name", name, "at most 15 ASCII letters, digits, '_' or '.'")
+                raise bad("create", "name", name, "at most 15 ASCII letters, digits, '_' or '.'")
             bname = name.encode()
         if inner_map is not None and not isinstance(inner_map, MapHandle):
-            raise ArgumentError(
-                f"create: inner_map must be a MapHandle, not {type(inner_map).__name__}",
-                argument="inner_map",
-                value=inner_map,
-            )
+            raise bad("create", "inner_map", inner_map, "a MapHandle (the template map)")
         opts = ffi.new("struct bpf_map_create_opts *")
         opts.sz = ffi.sizeof("struct bpf_map_create_opts")
         opts.map_flags = int(map_flags)
@@ -387,17 +379,25 @@ class MapHandle(NoCopy):
             writeonly: a write-only fd (lookups raise MapPermissionError).
 
         Raises:
-            KeyNotFoundError: nothing is pinned at ``path`` (ENOENT, "No
-                such file or directory").
+            PathNotFoundError: nothing is pinned at ``path`` (ENOENT, "No
+                such file or directory"; also a FileNotFoundError).
+            ArgumentError: ``path`` is not a path or contains a NUL byte;
+                ``readonly``/``writeonly`` are not bools, or both are True.
             MapError: "not a BPF map": the path is a pinned program or link,
                 a bpffs directory, or a file that is not on bpffs.
             MapPermissionError: the pin's file mode or the caller's
                 capabilities do not allow the requested access.
         """
-        if readonly and writeonly:
-            raise CodecError("readonly/writeonly", (readonly, writeonly), "pick at most one")
-        p = os.fsencode(path)
+        p = fspath(path, "path", "from_pinned_path")
         op = f"open pinned {os.fsdecode(p)}"
+        check_bool(readonly, "readonly", op)
+        check_bool(writeonly, "writeonly", op)
+        if readonly and writeonly:
+            raise ArgumentError(
+                f"{op}: readonly and writeonly exclude each other: pick at most one",
+                argument="writeonly",
+                value=writeonly,
+            )
         flags = (_BPF_F_RDONLY if readonly else 0) | (_BPF_F_WRONLY if writeonly else 0)
         if flags:
             get_opts = _ffi.func("bpf_obj_get_opts", op)
@@ -422,8 +422,7 @@ class MapHandle(NoCopy):
         Raises:
             KeyNotFoundError: no map has this id.
         """
-        if isinstance(map_id, bool) or not isinstance(map_id, int) or not 0 < map_id <= _U32_MAX:
-            raise CodecError("map_id", map_id, "must be a positive 32-bit integer")
+        map_id = _check_int(map_id, "map_id", "from_map_id", _U32_MAX, low=1)
         op = f"open map id {map_id}"
         fd = _ffi.get_lib().bpf_map_get_fd_by_id(map_id)
         if fd == -_errno.ENOENT:
@@ -440,8 +439,7 @@ class MapHandle(NoCopy):
         Raises:
             MapError: ``fd`` is not open (EBADF) or not a BPF map.
         """
-        if isinstance(fd, bool) or not isinstance(fd, int) or fd < 0:
-            raise CodecError("fd", fd, "must be a non-negative integer")
+        fd = _check_int(fd, "fd", "from_fd", 2**31 - 1)
         try:
             dup = os.dup(fd)
         except OSError as exc:
@@ -641,7 +639,7 @@ class MapHandle(NoCopy):
     def _lookup_flags(self, flags: int, op: str) -> int:
         f = _elem_flags(flags, op)
         if f & ~_LOCK:
-            raise CodecError("flags", flags, f"{op}: only ANY and LOCK apply to lookups")
+            raise bad(op, "flags", flags, "ANY or LOCK (the only flags a lookup takes)")
         if f:
             self._need_lock(op)
         return f
@@ -685,21 +683,22 @@ class MapHandle(NoCopy):
 
     def _join_percpu(self, values: Iterable[BytesLike], op: str) -> bytes:
         if isinstance(values, bytes | bytearray | memoryview | str):
-            raise CodecError("values", values, f"{op}: expected a sequence of per-CPU values")
-        if not isinstance(values, Sequence):
-            try:
-                values = list(values)
-            except TypeError:
-                raise CodecError(
-                    "values", values, f"{op}: expected a sequence of per-CPU values"
-                ) from None
-        if len(values) != self._ncpus:
+            raise bad(op, "values", values, "an iterable of per-CPU values (one bytes per CPU)")
+        try:
+            it = iter(values)
+        except TypeError:
+            raise bad(op, "values", values, "an iterable of per-CPU values") from None
+        # Never more than one past the CPU count: an endless iterable must not hang.
+        got = list(islice(it, self._ncpus + 1))
+        if len(got) != self._ncpus:
             raise SizeMismatchError(
                 f"{op}: per-CPU value list",
-                len(values),
+                len(got),
                 self._ncpus,
-                "one value per possible CPU (num_possible_cpus())",
+                "one value per possible CPU (num_possible_cpus())"
+                + (", or more" if len(got) > self._ncpus else ""),
             )
+        values = got
         pad = bytes(self._slot - self._value_size)
         parts = []
         for i, v in enumerate(values):
@@ -1033,11 +1032,13 @@ class MapHandle(NoCopy):
         mt = self._info.map_type
         self._need_kind(op, MapType.QUEUE, MapType.STACK, MapType.BLOOM_FILTER)
         value = self._value(value, op)
-        if flags:
+        if flags is _ANY:
+            flags = 0
+        else:
             f = _elem_flags(flags, op)
-            if mt is MapType.BLOOM_FILTER or f & ~int(MapFlags.EXIST):
-                allowed = "ANY" if mt is MapType.BLOOM_FILTER else "ANY and EXIST"
-                raise CodecError("flags", flags, f"{op}: only {allowed} apply to {mt.name}")
+            if f and (mt is MapType.BLOOM_FILTER or f & ~int(MapFlags.EXIST)):
+                allowed = "ANY" if mt is MapType.BLOOM_FILTER else "ANY or EXIST"
+                raise bad(op, "flags", flags, f"{allowed} for {mt.name} maps")
             flags = f
         calls = self._calls
         calls.append(None)
@@ -1119,13 +1120,13 @@ class MapHandle(NoCopy):
         only), so those are refused here. ``flags`` is passed through: the
         kernel defines none yet.
         """
-        f = _elem_flags(elem_flags, op)
+        f = _elem_flags(elem_flags, op, "elem_flags")
         if f & ~_LOCK:
-            raise CodecError(
+            raise bad(
+                op,
                 "elem_flags",
                 elem_flags,
-                f"{op}: batch operations take only ANY or LOCK "
-                "(the kernel refuses NO_EXIST/EXIST there)",
+                "ANY or LOCK (the kernel refuses NO_EXIST/EXIST in batch operations)",
             )
         if f:
             self._need_lock(op)
@@ -1303,13 +1304,9 @@ class MapHandle(NoCopy):
         if op == "lookup_and_delete_batch" and mt.has_fixed_keys:
             raise self._no_delete(op)
         if batch_size is None:
-            batch_size = max(1, min(self._info.max_entries, DEFAULT_BATCH))
-        elif (
-            isinstance(batch_size, bool)
-            or not isinstance(batch_size, int)
-            or not 0 < batch_size <= _U32_MAX
-        ):
-            raise CodecError("batch_size", batch_size, f"{op}: must be an integer in [1, 2**32)")
+            batch_size = DEFAULT_BATCH
+        else:
+            batch_size = _check_int(batch_size, "batch_size", op, _U32_MAX, low=1)
         opts = self._batch_opts(elem_flags, flags, op)
         return self._batch_gen(op, batch_size, opts)
 
@@ -1337,6 +1334,8 @@ class MapHandle(NoCopy):
         elements were returned, is a BatchError counting the yielded elements.
         """
         ks, vs = self._key_size, self._vbuf_size
+        # Never allocate more than the map can hold (see _lookup_batch_into).
+        batch_size = min(batch_size, max(self._info.max_entries, 1))
         bufs = [ffi.new("char[]", ks * batch_size or 1), ffi.new("char[]", vs * batch_size or 1)]
 
         def grow(size: int) -> tuple[Any, Any]:
@@ -1376,9 +1375,11 @@ class MapHandle(NoCopy):
         token_size = max(self._key_size, 8)
         in_tok = ffi.new("char[]", token_size)
         out_tok = ffi.new("char[]", token_size)
-        size = batch_size
-        # One hash bucket never holds more than the map: a bound for growing.
-        grow_limit = min(max(self._info.max_entries, 1) * 2, _U32_MAX)
+        # Never more room than the map has elements: a batch_size beyond
+        # max_entries would only ask for memory no batch can fill. One hash
+        # bucket never holds more than the map either: the bound for growing.
+        grow_limit = max(self._info.max_entries, 1)
+        size = min(batch_size, grow_limit)
         kp, vp = self._batch_buffers(buffers, size, op)
         n = ffi.new("__u32 *")
         first = True
@@ -1588,41 +1589,69 @@ class MapHandle(NoCopy):
         The last path component may not contain a dot (bpffs refuses it).
 
         Raises:
-            CodecError: the name contains a dot (checked before the syscall).
+            ArgumentError: the path is not a path, contains a NUL byte, or its
+                name contains a dot (checked before the syscall).
             KeyExistsError: something is pinned there already (EEXIST).
-            KeyNotFoundError: the directory does not exist (ENOENT).
+            PathNotFoundError: the directory does not exist (ENOENT; also a
+                FileNotFoundError).
             MapPermissionError: the directory is not on bpffs (EPERM), or no
                 privilege.
         """
         self._open_fd()
-        p = os.fsencode(path)
+        p = fspath(path, "path", "pin")
         op = f"pin {os.fsdecode(p)}"
         if b"." in os.path.basename(p):
-            raise CodecError("path", os.fsdecode(p), "bpffs refuses names that contain a dot")
+            raise ArgumentError(
+                f"{op}: bpffs refuses names that contain a dot", argument="path", value=path
+            )
         with self._using() as fd:
             ret = self._lib.bpf_obj_pin(fd, p)
         if ret:
             err = -ret
+            if err == _errno.ENOENT:
+                raise PathNotFoundError(err, op, "the directory does not exist")
             detail = os.strerror(err)
             if err == _errno.EPERM:
                 detail += " (is the directory on a bpffs mount, e.g. /sys/fs/bpf?)"
             raise error_from_errno(err, op, detail=detail)
 
     def unpin(self, path: str | os.PathLike[str]) -> None:
-        """Remove the pin at ``path`` (the map lives on while other fds hold it).
+        """Remove the pin of this map at ``path`` (the map lives on while other fds hold it).
+
+        Only a pin of this very map on a bpffs mount is removed: the path is
+        checked first (not a symlink or directory, on bpffs, a pinned map
+        with this map's id), so a wrong path never deletes another file.
 
         Raises:
-            KeyNotFoundError: nothing is pinned there.
+            PathNotFoundError: nothing is pinned there (also a FileNotFoundError).
+            ArgumentError: the path is not a BPF pin (a file outside bpffs, a
+                directory, a symlink), a pinned program or link, or another
+                map's pin; or it contains a NUL byte.
         """
         self._open_fd()
-        unpin_path(path)
+        p = fspath(path, "path", "unpin")
+        mine = self.id
+
+        def same_map(fd: int) -> str | None:
+            other = _query_info(fd).id
+            return (
+                None
+                if other == mine
+                else f"is the pin of map id {other}, not of this map (id {mine})"
+            )
+
+        _pins.unpin(p, f"unpin {os.fsdecode(p)}", "map", same_map)
 
 
-def unpin_path(path: str | os.PathLike[str]) -> None:
-    """Remove a bpffs pin, with typedmaps errors."""
-    p = os.fsdecode(path)
-    try:
-        os.unlink(p)
-    except OSError as exc:
-        err = exc.errno or _errno.EIO
-        raise error_from_errno(err, f"unpin {p}", detail=os.strerror(err)) from None
+def unpin_path(path: str | os.PathLike[str], want: str | None = None) -> None:
+    """Remove a bpffs pin (of kind ``want``: "map", "program", "link"), with typedmaps errors.
+
+    The path is checked first (not a symlink or directory, on bpffs, a BPF
+    object of the kind asked for): nothing else is ever removed.
+
+    Raises:
+        PathNotFoundError: nothing is pinned there (also a FileNotFoundError).
+        ArgumentError: the path is not such a pin, or contains a NUL byte.
+    """
+    p = fspath(path, "path", "unpin")
+    _pins.unpin(p, f"unpin {os.fsdecode(p)}", want)

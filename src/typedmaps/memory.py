@@ -47,6 +47,7 @@ import os
 import threading
 from typing import TYPE_CHECKING, Final
 
+from ._args import bad
 from .errors import (
     ENOTSUPP,
     MapClosedError,
@@ -312,7 +313,7 @@ def handle_mapping(h: MapHandle, writable: bool | None = None) -> MapMemory:
     """
     h._open_fd()
     if writable is not None and not isinstance(writable, bool):
-        raise TypeError(f"memory(writable=...) takes True, False or None, not {writable!r}")
+        raise bad("memory", "writable", writable, "True, False or None")
     if not mmapable(h):
         mt = h.map_type
         hint = (

@@ -53,13 +53,14 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Self
 
-from . import _ffi
+from . import _ffi, _pins
 from . import memory as _memory
+from ._args import as_bytes, bad, check_bool, fspath
 from ._ffi import NULL, ffi
 from ._life import UNBOUND, Lifetime, NoCopy
 from ._objbase import _bytes_arg, _capture_libbpf_log, _cstr, _object_error, _State, _u32
 from .errors import (
-    CodecError,
+    ArgumentError,
     MapClosedError,
     NotSupportedError,
     ObjectError,
@@ -77,6 +78,20 @@ if TYPE_CHECKING:
 __all__ = ["BpfObject", "GlobalVariable", "Map"]
 
 _BTF_KIND_DATASEC: Final = 15
+
+
+def _pin_arg(path: object, argument: str, op: str) -> bytes:
+    """A pin path: a path without NUL whose last component has no dot (bpffs refuses one)."""
+    p = fspath(path, argument, op)
+    if b"." in os.path.basename(p):
+        raise ArgumentError(
+            f"{op}: bpffs refuses names that contain a dot: {os.fsdecode(p)!r}",
+            argument=argument,
+            value=path,
+        )
+    return p
+
+
 _NOT_A_CONSTRUCTOR: Final = (
     "Map.{name}(): a Map belongs to a BpfObject (obj.maps[name]); "
     "use MapHandle.{name}() for a standalone map"
@@ -171,22 +186,22 @@ class Map(MapHandle):
     @classmethod
     def create(cls, *args: Any, **kwargs: Any) -> Self:
         """Not available: use :meth:`MapHandle.create`; Maps come from ``BpfObject.maps``."""
-        raise TypeError(_NOT_A_CONSTRUCTOR.format(name="create"))
+        raise ArgumentError(_NOT_A_CONSTRUCTOR.format(name="create"))
 
     @classmethod
     def from_pinned_path(cls, *args: Any, **kwargs: Any) -> Self:
         """Not available: use :meth:`MapHandle.from_pinned_path`."""
-        raise TypeError(_NOT_A_CONSTRUCTOR.format(name="from_pinned_path"))
+        raise ArgumentError(_NOT_A_CONSTRUCTOR.format(name="from_pinned_path"))
 
     @classmethod
     def from_map_id(cls, *args: Any, **kwargs: Any) -> Self:
         """Not available: use :meth:`MapHandle.from_map_id`."""
-        raise TypeError(_NOT_A_CONSTRUCTOR.format(name="from_map_id"))
+        raise ArgumentError(_NOT_A_CONSTRUCTOR.format(name="from_map_id"))
 
     @classmethod
     def from_fd(cls, *args: Any, **kwargs: Any) -> Self:
         """Not available: use :meth:`MapHandle.from_fd`."""
-        raise TypeError(_NOT_A_CONSTRUCTOR.format(name="from_fd"))
+        raise ArgumentError(_NOT_A_CONSTRUCTOR.format(name="from_fd"))
 
     def _libbpf_info(self) -> MapInfo:
         lib, p = self._lib, self._ptr
@@ -362,7 +377,7 @@ class Map(MapHandle):
 
     @map_flags.setter
     def map_flags(self, flags: int) -> None:
-        self._set("map_flags", self._lib.bpf_map__set_map_flags, _u32(int(flags), "map_flags"))
+        self._set("map_flags", self._lib.bpf_map__set_map_flags, _u32(flags, "map_flags"))
 
     @property
     def id(self) -> int:
@@ -380,8 +395,7 @@ class Map(MapHandle):
 
     @autocreate.setter
     def autocreate(self, value: bool) -> None:
-        if not isinstance(value, bool):
-            raise CodecError("autocreate", value, "must be a bool")
+        check_bool(value, "autocreate", f"set autocreate of {self._where()}")
         self._set("autocreate", self._lib.bpf_map__set_autocreate, value)
 
     @property
@@ -399,9 +413,7 @@ class Map(MapHandle):
         if path is None:
             self._set("pin_path", self._lib.bpf_map__set_pin_path, NULL)
             return
-        p = os.fsencode(path)
-        if b"." in os.path.basename(p):
-            raise CodecError("pin_path", os.fsdecode(p), "bpffs refuses names that contain a dot")
+        p = _pin_arg(path, "pin_path", f"set pin_path of {self._where()}")
         self._set("pin_path", self._lib.bpf_map__set_pin_path, p)
 
     @property
@@ -585,10 +597,8 @@ class Map(MapHandle):
                 the pin_path already set.
         """
         self._open_fd()
-        p = NULL if path is None else os.fsencode(path)
+        p = NULL if path is None else _pin_arg(path, "path", f"pin {self._where()}")
         shown = os.fsdecode(p) if path is not None else self.pin_path
-        if path is not None and b"." in os.path.basename(p):
-            raise CodecError("path", shown, "bpffs refuses names that contain a dot")
         if path is None and shown is None:
             raise ObjectError(
                 _errno.EINVAL, f"pin {self._where()}", "no path given and no pin_path set"
@@ -603,15 +613,29 @@ class Map(MapHandle):
     def unpin(self, path: str | os.PathLike[str] | None = None) -> None:
         """Remove the pin at ``path`` (default: :attr:`pin_path`).
 
+        Only this map's pin on a bpffs mount is removed: the path is checked
+        first, as for :meth:`MapHandle.unpin`.
+
         Raises:
-            KeyNotFoundError: nothing is pinned there.
+            PathNotFoundError: nothing is pinned there (also a FileNotFoundError).
+            ArgumentError: the path is not this map's BPF pin (a file outside
+                bpffs, a directory, another object's pin).
         """
-        p = NULL if path is None else os.fsencode(path)
+        p = NULL if path is None else fspath(path, "path", f"unpin {self._where()}")
         shown = os.fsdecode(p) if path is not None else self.pin_path
         if shown is None:
             raise ObjectError(
                 _errno.EINVAL, f"unpin {self._where()}", "no path given and no pin_path set"
             )
+        mine = self.id
+
+        def same_map(fd: int) -> str | None:
+            other = _map_info_for(fd, "unpin").id
+            if not mine or other == mine:
+                return None
+            return f"is the pin of map id {other}, not of this map (id {mine})"
+
+        _pins.check_pin(os.fsencode(shown), f"unpin {shown}", "map", same_map)
         with self._live_ptr() as ptr, _capture_libbpf_log() as lines:
             ret = self._lib.bpf_map__unpin(ptr, p)
         if ret == -_errno.EINVAL:
@@ -826,7 +850,10 @@ class BpfObject(NoCopy):
             ObjectError: the file is missing or unreadable (errno ENOENT,
                 EACCES ...) or not a BPF object (libbpf's errno 4001, "BPF
                 object format invalid"); ``.log`` holds libbpf's explanation.
-            CodecError: a bad argument.
+            ObjectFileNotFoundError: the path does not exist (an ObjectError
+                and a FileNotFoundError).
+            ArgumentError: a bad argument (not a path or bytes, a NUL byte in
+                a path, an empty name).
         """
         lib = _ffi.get_lib()
         opts = ffi.new("struct bpf_object_open_opts *")
@@ -837,17 +864,17 @@ class BpfObject(NoCopy):
             name = "bpf_object"
         if name is not None:
             if not isinstance(name, str) or not name or "\0" in name:
-                raise CodecError("name", name, "must be a non-empty string")
+                raise bad("open", "name", name, "a non-empty string without NUL")
             cname = ffi.new("char[]", name.encode())
             keep.append(cname)
             opts.object_name = cname
         if pin_root_path is not None:
-            croot = ffi.new("char[]", os.fsencode(pin_root_path))
+            croot = ffi.new("char[]", fspath(pin_root_path, "pin_root_path", "open"))
             keep.append(croot)
             opts.pin_root_path = croot
         buf: Any = None
         if isinstance(source, bytes | bytearray | memoryview):
-            data = bytes(source)
+            data = as_bytes(source, "source", "open")
             op = f"open {len(data)} bytes"
             if not data:
                 raise ObjectError(_errno.EINVAL, op, "empty buffer: not a BPF object")
@@ -857,15 +884,15 @@ class BpfObject(NoCopy):
                 ptr = lib.bpf_object__open_mem(buf, len(data), opts)
                 err = ffi.errno
         elif isinstance(source, str | os.PathLike):
-            path = os.fsencode(source)
+            path = fspath(source, "source", "open")
             op = f"open {os.fsdecode(path)}"
             with _capture_libbpf_log() as lines:
                 ptr = lib.bpf_object__open_file(path, opts)
                 err = ffi.errno
         else:
-            raise CodecError("source", source, "expected a path or the bytes of a BPF object file")
+            raise bad("open", "source", source, "a path or the bytes of a BPF object file")
         if ptr == NULL:
-            raise _object_error(err, op, lines)
+            raise _object_error(err, op, lines, path=buf is None)
         return cls(ptr, buf)
 
     # ------------------------------------------------------------------ attributes

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Self
 
 from . import _ffi
+from ._args import bad, check_bool, check_int
 from ._attach import (
     PERF_COUNT_SW_CPU_CLOCK,
     PERF_TYPE_SOFTWARE,
@@ -45,7 +46,7 @@ from ._life import Lifetime, NoCopy
 from ._objbase import _bytes_arg, _capture_libbpf_log, _cstr, _object_error, _State, _u32
 from .errors import (
     ENOTSUPP,
-    CodecError,
+    ArgumentError,
     MapClosedError,
     NotSupportedError,
     ObjectError,
@@ -78,6 +79,8 @@ _PACKET_TYPES: Final = frozenset(
     }
 )
 _ETH_HLEN: Final = 14
+#: CPU numbers are below this (the kernel's NR_CPUS limit).
+_MAX_CPU: Final = 8192
 #: Program types whose test run takes ctx_in but has no ctx_out and no repeat.
 _NO_CTX_OUT: Final = frozenset({ProgramType.RAW_TRACEPOINT, ProgramType.TRACING})
 #: The one family whose test run honours BPF_F_TEST_RUN_ON_CPU (Linux 5.10+).
@@ -366,8 +369,7 @@ class Program(NoCopy):
     def autoload(self, value: bool) -> None:
         obj = self._object()
         with self._guard():
-            if not isinstance(value, bool):
-                raise CodecError("autoload", value, "must be a bool")
+            check_bool(value, "autoload", f"set autoload of {self._where()}")
             state = obj._state
             if state is not _State.OPEN:
                 raise ObjectError(
@@ -456,7 +458,7 @@ class Program(NoCopy):
             A :class:`TestRunResult` (retval, data_out, duration_ns, ctx_out).
 
         Raises:
-            CodecError: bad arguments (checked before the syscall).
+            ArgumentError: bad arguments (checked before the syscall).
             NotSupportedError: the program type cannot be test-run.
             ObjectError: the kernel refused the run (EINVAL: a malformed
                 packet or context; ENOSPC: data_size_out too small, the
@@ -495,22 +497,22 @@ class Program(NoCopy):
     ) -> TestRunResult:
         op = self._run_op
         ptype = self._type
-        data = data_in if data_in.__class__ is bytes else _bytes_arg(data_in, "data_in")
+        data = data_in if data_in.__class__ is bytes else _bytes_arg(data_in, "data_in", op)
         if repeat.__class__ is not int or not 1 <= repeat < 2**31:
-            raise CodecError("repeat", repeat, f"{op}: must be an integer in [1, 2**31)")
+            repeat = check_int(repeat, "repeat", op, 2**31 - 1, low=1)
         if self._needs_packet and len(data) < _ETH_HLEN:
-            raise CodecError(
-                "data_in",
-                data,
+            raise ArgumentError(
                 f"{op}: {ptype.name} test runs need a packet of at least "
                 f"{_ETH_HLEN} bytes (an Ethernet header), got {len(data)}",
+                argument="data_in",
+                value=data,
             )
         if data_size_out is None:
             out_size = len(data) + _OUT_HEADROOM if data else 0
         else:
-            out_size = _u32(data_size_out, "data_size_out")
-        if cpu is not None and (cpu.__class__ is not int or cpu < 0):
-            raise CodecError("cpu", cpu, f"{op}: must be a non-negative integer")
+            out_size = _u32(data_size_out, "data_size_out", op)
+        if cpu is not None and (cpu.__class__ is not int or not 0 <= cpu < _MAX_CPU):
+            cpu = check_int(cpu, "cpu", op, _MAX_CPU - 1)
 
         opts = ffi.new(_TEST_RUN_OPTS)
         opts.sz = _TEST_RUN_OPTS_SZ
@@ -528,7 +530,7 @@ class Program(NoCopy):
         cout = NULL
         ctx_len = 0
         if ctx_in is not None:
-            ctx = _bytes_arg(ctx_in, "ctx_in")
+            ctx = _bytes_arg(ctx_in, "ctx_in", op)
             ctx_len = len(ctx)
             cin = ffi.from_buffer(ctx)
             keep.append(cin)
@@ -544,7 +546,7 @@ class Program(NoCopy):
         if cpu is not None and self._on_cpu_flag:
             online = _online_cpus()
             if cpu not in online:
-                raise CodecError("cpu", cpu, f"{op}: CPU {cpu} is not online {sorted(online)}")
+                raise bad(op, "cpu", cpu, f"an online CPU {sorted(online)}")
             opts.flags = _BPF_F_TEST_RUN_ON_CPU
             opts.cpu = cpu
         ret = self._run(fd, opts, cpu, op)
@@ -1202,9 +1204,7 @@ def _run_pinned(run: Any, fd: int, opts: Any, cpu: int, op: str) -> int:
     """Run with the calling thread pinned to ``cpu``; restore its affinity after."""
     before = os.sched_getaffinity(0)
     if cpu not in before:
-        raise CodecError(
-            "cpu", cpu, f"{op}: CPU {cpu} is not in this thread's affinity {sorted(before)}"
-        )
+        raise bad(op, "cpu", cpu, f"a CPU in this thread's affinity {sorted(before)}")
     if before == {cpu}:
         return int(run(fd, opts))
     try:

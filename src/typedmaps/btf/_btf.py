@@ -8,6 +8,7 @@ import re
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from .. import _ffi
+from .._args import fspath
 from ..errors import SizeMismatchError
 from ..flags import MapType
 
@@ -80,9 +81,12 @@ class Btf:
         """Load BTF from an ELF object (its ``.BTF`` section) or a raw BTF file.
 
         Raises:
+            PathNotFoundError: the file does not exist (a MapError and a
+                FileNotFoundError).
             MapError: the file cannot be read or has no BTF (errno from libbpf).
+            ArgumentError: ``path`` is not a path or contains a NUL byte.
         """
-        p = os.fsencode(path)
+        p = fspath(path, "path", "Btf.from_file")
         op = f"load BTF from {os.fsdecode(p)}"
         raw = _ffi.btf_raw("file", p, op)
         return cls.parse(raw)

@@ -19,10 +19,10 @@ from collections.abc import (
 from itertools import chain, islice
 from typing import TYPE_CHECKING, Any, Final, Generic, Self, TypeVar, overload
 
+from .._args import U32_MAX, bad, check_int
 from .._life import NoCopy
 from ..codec import Codec, make_codec
 from ..errors import (
-    CodecError,
     IterationAbortedError,
     KeyNotFoundError,
     NotSupportedError,
@@ -81,7 +81,7 @@ def _wrapper_for(mt: MapType) -> str | None:
 def _check_kind(handle: MapHandle, wrapper: str) -> MapType:
     """Refuse a map whose type does not fit ``wrapper``, naming the one that does."""
     if not isinstance(handle, MapHandle):
-        raise TypeError(f"{wrapper}() needs a MapHandle or Map, got {type(handle).__name__}")
+        raise bad(wrapper, "handle", handle, "a MapHandle or Map")
     mt = handle.map_type
     fits = _wrapper_for(mt)
     if fits == wrapper:
@@ -714,8 +714,8 @@ class _KeyedMap(_OnHandle, MutableMapping[K, _VO], Generic[K, _VO, _VI]):
         h._open_fd()
         if batch_size is None:
             batch_size = self._batch_size
-        elif isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-            raise CodecError("batch_size", batch_size, f"{op}: must be a positive integer")
+        else:
+            batch_size = check_int(batch_size, "batch_size", op, U32_MAX, low=1)
         opts = h._batch_opts(0, 0, op)
         return self._decode_chunks(h._lookup_batch_raw(op, batch_size, opts))
 

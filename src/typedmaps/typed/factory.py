@@ -6,6 +6,7 @@ import errno as _errno
 import importlib
 from typing import TYPE_CHECKING, Any, TypeAlias, overload
 
+from .._args import bad
 from ..codec import Codec
 from ..errors import NotSupportedError
 from ..flags import MapType
@@ -99,7 +100,7 @@ def typed(handle: MapHandle, *, key: Any = None, value: Any = None) -> AnyTyped:
         SizeMismatchError: a schema's size differs from the map's.
     """
     if not isinstance(handle, MapHandle):
-        raise TypeError(f"typed() needs a MapHandle or Map, got {type(handle).__name__}")
+        raise bad("typed", "handle", handle, "a MapHandle or Map")
     mt = handle.map_type
     wrapper = _wrapper_for(mt)
     if wrapper is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Generic
 
+from .._args import check_bool, check_int
 from ..codec import Codec
 from ..flags import MapFlags
 from ..handle import MapHandle
@@ -60,6 +61,8 @@ class _PushPop(_KeylessMap[V]):
             CodecError: the value does not encode; nothing was pushed.
             MapFullError: full and not ``overwrite``.
         """
+        if overwrite is not False:
+            check_bool(overwrite, "overwrite", "push")
         self._h.push(self._ev(value), MapFlags.EXIST if overwrite else MapFlags.ANY)
 
     def pop(self) -> V | None:
@@ -82,6 +85,8 @@ class _PushPop(_KeylessMap[V]):
         the kernel keeps no count for these maps.
         """
         self._h._open_fd()
+        if max_items is not None:
+            max_items = check_int(max_items, "max_items", "drain", 2**63 - 1)
         return self._drain_gen(max_items)
 
     def _drain_gen(self, max_items: int | None) -> Iterator[V]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 from collections.abc import Callable, Iterator, Sequence
+from itertools import islice
 from typing import TYPE_CHECKING, Any, overload
 
 from ..codec import Codec
@@ -100,6 +101,11 @@ class PerCpuTypedMap(_KeyedMap[K, list[V], Sequence[V]]):
                 f"a per-CPU map needs a sequence of {ncpus} values (one per possible CPU), "
                 f"got {type(values).__name__}",
             )
+        if values.__class__ is not list:
+            # Read at most one value past the CPU count, into a real list: a
+            # sequence whose len() and iteration disagree cannot change the
+            # size of what is written.
+            values = list(islice(values, ncpus + 1))
         if len(values) != ncpus:
             raise SizeMismatchError(
                 "value: per-CPU value list",
