@@ -25,6 +25,7 @@ _KINDS = {
     "anon_inode:bpf-map": "map",
     "anon_inode:bpf-prog": "program",
     "anon_inode:bpf_link": "link",
+    "anon_inode:bpf-link": "link",  # a link reopened from its pin
 }
 
 

@@ -75,6 +75,7 @@ _BPF_MAP_FD: Final = "anon_inode:bpf-map"
 _FD_KINDS: Final = {
     "anon_inode:bpf-prog": "a BPF program",
     "anon_inode:bpf_link": "a BPF link",
+    "anon_inode:bpf-link": "a BPF link",
     "anon_inode:btf": "a BTF object",
 }
 
