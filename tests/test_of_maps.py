@@ -194,6 +194,28 @@ def test_a_standalone_outer_map_remembers_its_template(make_map: MakeMap) -> Non
         assert again.inner_template.max_entries == 4
 
 
+def test_typed_picks_the_object_wrappers(nested: tm.BpfObject, fdmaps: tm.BpfObject) -> None:
+    for obj, name, cls in (
+        (nested, "outer_arr", MapOfMaps),
+        (nested, "outer_hash", MapOfMaps),
+        (nested, "jmp", ProgramArray),
+        (fdmaps, "devs", DevMap),
+        (fdmaps, "devs_hash", DevMap),
+        (fdmaps, "cpus", CpuMap),
+        (fdmaps, "socks", SockMap),
+        (fdmaps, "socks_hash", SockMap),
+        (fdmaps, "xsks", XskMap),
+    ):
+        assert type(tm.typed(obj.maps[name])) is cls, name
+    hashed = tm.typed(nested.maps["outer_hash"], key=cs.Int32ul)
+    assert isinstance(hashed, MapOfMaps)
+    assert list(hashed) == [7]
+    with pytest.raises(tm.NotSupportedError, match="kernel objects"):
+        tm.typed(nested.maps["outer_arr"], value=cs.Int32ul)
+    with pytest.raises(tm.NotSupportedError, match="key= does not apply"):
+        tm.typed(nested.maps["jmp"], key=cs.Int32ul)
+
+
 def test_wrong_map_kinds_are_refused(make_map: MakeMap, nested: tm.BpfObject) -> None:
     h = make_map(tm.MapType.HASH, key_size=4, value_size=4, max_entries=4)
     for cls in (MapOfMaps, ProgramArray, CpuMap, XskMap):
@@ -217,16 +239,17 @@ def test_program_array_tail_calls(nested: tm.BpfObject) -> None:
         _args(nested, slot=slot)
         return dispatch.test_run(ETH_PACKET).retval
 
-    assert jmp[1] == program_id(progs["stage_b"])  # the static slot
+    assert jmp[1] == progs["stage_b"].id  # the static slot
     assert run(1) == XDP_PASS
     assert run(0) == 100  # empty: the tail call falls through
     jmp[0] = progs["stage_a"]
     jmp[2] = progs["stage_c"].fd  # a program fd works too
+    assert program_id(progs["stage_c"].fd) == progs["stage_c"].id
     assert (run(0), run(2)) == (XDP_DROP, XDP_TX)
     assert dict(jmp.ids()) == {
-        0: program_id(progs["stage_a"]),
-        1: program_id(progs["stage_b"]),
-        2: program_id(progs["stage_c"]),
+        0: progs["stage_a"].id,
+        1: progs["stage_b"].id,
+        2: progs["stage_c"].id,
     }
     assert list(jmp) == [0, 1, 2]
     del jmp[2]
@@ -264,7 +287,7 @@ def test_devmap(fdmaps: tm.BpfObject) -> None:
     assert devs[0] == DevMapEntry(lo, 0)
     assert redirect.test_run(ETH_PACKET).retval == XDP_REDIRECT
     devs.set(1, lo, program=fdmaps.programs["on_dev"])
-    assert devs[1] == DevMapEntry(lo, program_id(fdmaps.programs["on_dev"]))
+    assert devs[1] == DevMapEntry(lo, fdmaps.programs["on_dev"].id)
     assert list(devs) == [0, 1]
     with pytest.raises(tm.CodecError, match="no interface named"):
         devs[2] = "no-such-if0"
@@ -287,7 +310,7 @@ def test_cpumap(fdmaps: tm.BpfObject) -> None:
     cpus[0] = 192
     assert cpus[0] == CpuMapEntry(192, 0)
     cpus.set(0, 256, program=fdmaps.programs["on_cpu"])
-    assert cpus[0] == CpuMapEntry(256, program_id(fdmaps.programs["on_cpu"]))
+    assert cpus[0] == CpuMapEntry(256, fdmaps.programs["on_cpu"].id)
     assert list(cpus) == [0]
     cpus[0] = 0  # the kernel's way of removing an entry
     assert cpus.get(0) is None

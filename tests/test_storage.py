@@ -27,7 +27,6 @@ import pytest
 from construct_typed import DataclassMixin, DataclassStruct, csfield
 
 import typedmaps as tm
-from typedmaps.typed.of_maps import program_id
 from typedmaps.typed.storage import (
     PidFd,
     TypedCgroupStorage,
@@ -36,7 +35,7 @@ from typedmaps.typed.storage import (
     TypedTaskStorage,
 )
 
-from .conftest import bpf_object, bpftool, need
+from .conftest import bpf_object, need
 
 CGROUP2 = Path("/sys/fs/cgroup/unified")
 
@@ -146,6 +145,26 @@ def test_task_storage_from_user_space(storage: tm.BpfObject) -> None:
     with pytest.raises(tm.KeyNotFoundError):
         st[child.pid] = {"calls": 1, "tgid": 0, "flags": 0}
     assert child.pid not in st
+
+
+def test_typed_picks_the_storage_wrappers(storage: tm.BpfObject) -> None:
+    for name, cls in (
+        ("per_task", TypedTaskStorage),
+        ("per_sock", TypedSkStorage),
+        ("per_cgroup", TypedCgroupStorage),
+    ):
+        wrapper = tm.typed(storage.maps[name])
+        assert type(wrapper) is cls
+    st = tm.typed(storage.maps["per_task"], value=DataclassStruct(TaskStat))
+    assert isinstance(st, TypedTaskStorage)
+    st[os.getpid()] = TaskStat(calls=1, tgid=0, flags=0)
+    assert st[os.getpid()] == TaskStat(calls=1, tgid=0, flags=0)
+    named = tm.typed(storage.maps["per_task"], value="struct task_stat")  # a BTF type name
+    assert isinstance(named, TypedTaskStorage)
+    assert named[os.getpid()].calls == 1
+    del st[os.getpid()]
+    with pytest.raises(tm.NotSupportedError, match="keyed by kernel objects"):
+        tm.typed(storage.maps["per_task"], key=cs.Int32ul)
 
 
 def test_task_storage_refusals(storage: tm.BpfObject) -> None:
@@ -267,12 +286,8 @@ def _socket_from_child(cgroup: Path) -> tuple[socket.socket, int]:
 
 def test_socket_storage_filled_by_a_cgroup_program(storage: tm.BpfObject, cgroup: Path) -> None:
     sk = TypedSkStorage(storage.maps["per_sock"], value=DataclassStruct(SockStat))
-    prog = program_id(storage.programs["on_sock"])
-    bpftool("cgroup", "attach", str(cgroup), "sock_create", "id", str(prog))
-    try:
+    with storage.programs["on_sock"].attach_cgroup(cgroup):
         made, child = _socket_from_child(cgroup)
-    finally:
-        bpftool("cgroup", "detach", str(cgroup), "sock_create", "id", str(prog))
     with made:
         got = sk[made]
         assert (got.tgid, got.family, got.type, got.protocol) == (

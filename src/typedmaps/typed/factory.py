@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import errno as _errno
 import importlib
-from typing import TYPE_CHECKING, Any, TypeAlias, overload
+from typing import TYPE_CHECKING, Any, Final, TypeAlias, overload
 
 from .._args import bad
 from ..codec import Codec
@@ -19,16 +19,45 @@ if TYPE_CHECKING:
 from .events import TypedPerfBuffer, TypedRingBuffer, TypedUserRingBuffer
 from .keyed import TypedMap
 from .keyless import TypedBloomFilter, TypedQueue, TypedStack
+from .of_maps import CpuMap, DevMap, MapOfMaps, ProgramArray, SockMap, XskMap
 from .percpu import PerCpuTypedMap
+from .storage import TypedCgroupStorage, TypedInodeStorage, TypedSkStorage, TypedTaskStorage
 
 # ---------------------------------------------------------------------------- typed()
 
 AnyTyped: TypeAlias = (
     "TypedMap[Any, Any] | PerCpuTypedMap[Any, Any] | TypedQueue[Any] "
     "| TypedStack[Any] | TypedBloomFilter[Any] | TypedRingBuffer[Any] | TypedPerfBuffer[Any] "
-    "| TypedUserRingBuffer[Any]"
+    "| TypedUserRingBuffer[Any] | MapOfMaps[Any] | ProgramArray | DevMap[Any] | CpuMap "
+    "| SockMap[Any] | XskMap | TypedTaskStorage[Any] | TypedSkStorage[Any] "
+    "| TypedCgroupStorage[Any] | TypedInodeStorage[Any]"
 )
 """Whatever :func:`typed` may return when the schemas come from BTF."""
+
+#: Map types whose values are kernel objects: their wrappers take no value
+#: schema (and a key schema only where keys are not indices).
+_OBJECT_VALUED: Final[dict[MapType, type[Any]]] = {
+    MapType.ARRAY_OF_MAPS: MapOfMaps,
+    MapType.HASH_OF_MAPS: MapOfMaps,
+    MapType.PROG_ARRAY: ProgramArray,
+    MapType.DEVMAP: DevMap,
+    MapType.DEVMAP_HASH: DevMap,
+    MapType.CPUMAP: CpuMap,
+    MapType.SOCKMAP: SockMap,
+    MapType.SOCKHASH: SockMap,
+    MapType.XSKMAP: XskMap,
+}
+#: Their map types whose keys are not indices (key= applies).
+_FREE_KEYS: Final = frozenset(
+    {MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS, MapType.DEVMAP_HASH, MapType.SOCKHASH}
+)
+#: Local storage: keyed by kernel objects (value= only).
+_STORAGE: Final[dict[MapType, type[Any]]] = {
+    MapType.TASK_STORAGE: TypedTaskStorage,
+    MapType.SK_STORAGE: TypedSkStorage,
+    MapType.CGRP_STORAGE: TypedCgroupStorage,
+    MapType.INODE_STORAGE: TypedInodeStorage,
+}
 
 
 @overload
@@ -52,13 +81,17 @@ def typed(
     | TypedRingBuffer[V]
     | TypedPerfBuffer[V]
     | TypedUserRingBuffer[V]
+    | TypedTaskStorage[V]
+    | TypedSkStorage[V]
+    | TypedCgroupStorage[V]
+    | TypedInodeStorage[V]
 ): ...
 @overload
 def typed(
     handle: MapHandle,
     *,
     key: construct.Construct[K, K] | Codec[K],
-) -> TypedMap[K, Any] | PerCpuTypedMap[K, Any]: ...
+) -> TypedMap[K, Any] | PerCpuTypedMap[K, Any] | MapOfMaps[K] | DevMap[K] | SockMap[K]: ...
 @overload
 def typed(handle: MapHandle, *, key: str | None = None, value: str | None = None) -> AnyTyped: ...
 def typed(handle: MapHandle, *, key: Any = None, value: Any = None) -> AnyTyped:
@@ -73,6 +106,12 @@ def typed(handle: MapHandle, *, key: Any = None, value: Any = None) -> AnyTyped:
     RINGBUF                     :class:`TypedRingBuffer`
     PERF_EVENT_ARRAY            :class:`TypedPerfBuffer`
     USER_RINGBUF                :class:`TypedUserRingBuffer`
+    TASK/SK/CGRP/INODE_STORAGE  :class:`TypedTaskStorage` ... (``value=`` only)
+    ARRAY/HASH_OF_MAPS          :class:`MapOfMaps` (``key=`` only)
+    PROG_ARRAY                  :class:`ProgramArray` (no schemas)
+    DEVMAP, DEVMAP_HASH         :class:`DevMap` (DEVMAP_HASH: ``key=`` only)
+    CPUMAP, XSKMAP              :class:`CpuMap`, :class:`XskMap` (no schemas)
+    SOCKMAP, SOCKHASH           :class:`SockMap` (SOCKHASH: ``key=`` only)
     any other keyed map         :class:`TypedMap`
     ==========================  ===========================
 
@@ -102,6 +141,8 @@ def typed(handle: MapHandle, *, key: Any = None, value: Any = None) -> AnyTyped:
     if not isinstance(handle, MapHandle):
         raise bad("typed", "handle", handle, "a MapHandle or Map")
     mt = handle.map_type
+    if mt in _STORAGE or mt in _OBJECT_VALUED:
+        return _object_wrapper(handle, key, value)
     wrapper = _wrapper_for(mt)
     if wrapper is None:
         raise NotSupportedError(
@@ -151,6 +192,36 @@ def typed(handle: MapHandle, *, key: Any = None, value: Any = None) -> AnyTyped:
     if mt.is_percpu:
         return PerCpuTypedMap(handle, key=key, value=value)
     return TypedMap(handle, key=key, value=value)
+
+
+def _object_wrapper(handle: MapHandle, key: Any, value: Any) -> AnyTyped:
+    """The wrapper of a map keyed or valued by kernel objects (storage, fd-valued maps)."""
+    mt = handle.map_type
+    storage = _STORAGE.get(mt)
+    if storage is not None:
+        if key is not None:
+            raise NotSupportedError(
+                _errno.EINVAL,
+                "typed",
+                f"{mt.name} maps are keyed by kernel objects: pass only value= "
+                f"(or use {storage.__name__}(h, value=...))",
+            )
+        if isinstance(value, str):
+            _, value = _named_schemas(handle, None, value)
+        made: AnyTyped = storage(handle) if value is None else storage(handle, value=value)
+        return made
+    wrapper = _OBJECT_VALUED[mt]
+    if value is not None or (key is not None and mt not in _FREE_KEYS):
+        what = "value=" if value is not None else "key="
+        raise NotSupportedError(
+            _errno.EINVAL,
+            "typed",
+            f"{mt.name} values are kernel objects (use {wrapper.__name__}): {what} does not apply",
+        )
+    if isinstance(key, str):
+        key, _ = _named_schemas(handle, key, None)
+    made = wrapper(handle) if key is None else wrapper(handle, key=key)
+    return made
 
 
 def _btf_module() -> Any:

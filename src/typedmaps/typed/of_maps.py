@@ -31,6 +31,7 @@ to them (sockets, programs, inner maps) stay the caller's.
 
 from __future__ import annotations
 
+import contextlib
 import errno as _errno
 import os
 import socket as _socket
@@ -48,6 +49,7 @@ from ..errors import (
     KeyNotFoundError,
     MapError,
     NotSupportedError,
+    TypedMapsError,
 )
 from ..flags import MapCreateFlags, MapType
 from ..handle import MapHandle, MapInfo
@@ -182,9 +184,18 @@ class _FdValued(_OnHandle, Generic[K]):
         self._fixed = mt in _INDEXED
 
     def _default_key(self, handle: MapHandle) -> cs.Construct[Any, Any]:
-        if handle.map_type in _INDEXED or handle.key_size == 4:
+        """Indices for index-keyed types; else the key's BTF type, a u32, or raw bytes."""
+        if handle.map_type in _INDEXED:
             return cs.Int32ul
-        return cs.Bytes(handle.key_size)
+        tid = handle._info.btf_key_type_id
+        if tid:
+            from ..btf import map_btf
+
+            try:
+                return map_btf(handle).schema(tid, "key", size=handle.key_size)
+            except TypedMapsError:
+                pass  # no usable BTF: fall back below
+        return cs.Int32ul if handle.key_size == 4 else cs.Bytes(handle.key_size)
 
     @property
     def key_codec(self) -> Codec[K]:
@@ -310,8 +321,9 @@ class MapOfMaps(_FdValued[K]):
 
     Args:
         handle: the outer map (not owned: closing the wrapper closes it).
-        key: the outer key schema (default ``Int32ul``; for a HASH_OF_MAPS
-            whose key is not 4 bytes, raw ``Bytes``).
+        key: the outer key schema (default: ``Int32ul`` for an ARRAY_OF_MAPS;
+            for a HASH_OF_MAPS the key's BTF type, else ``Int32ul`` for 4-byte
+            keys and raw ``Bytes`` for others).
         inner: the template inner maps must match (type, key_size,
             value_size, map_flags and, for arrays, max_entries): default the
             template the outer map was made with (``MapHandle.create(...,
@@ -490,12 +502,18 @@ class MapOfMaps(_FdValued[K]):
 # ---------------------------------------------------------------------------- program arrays
 
 
-def _prog_fd(program: object, op: str) -> int:
-    """The fd of a Program, or a checked program fd."""
+def _program_fd(
+    program: object, op: str, *, optional: bool = False
+) -> contextlib.AbstractContextManager[int]:
+    """``with _program_fd(p, op) as fd:``: the fd of a Program, kept valid for the block
+    (its object cannot close it meanwhile); a checked program fd of the caller's; or -1
+    for None (no program)."""
     from ..program import Program
 
+    if program is None and optional:
+        return contextlib.nullcontext(-1)
     if isinstance(program, Program):
-        return program.fd
+        return program._using(op)
     if isinstance(program, bool) or not isinstance(program, int):
         raise CodecError(
             "value",
@@ -503,7 +521,7 @@ def _prog_fd(program: object, op: str) -> int:
             f"{op}: expected a Program or a program fd, not {type(program).__name__}",
         )
     _check_fd_kind(program, "prog", "value", op)
-    return program
+    return contextlib.nullcontext(program)
 
 
 class ProgramArray(_FdValued[int]):
@@ -544,9 +562,9 @@ class ProgramArray(_FdValued[int]):
         h = self._h
         h._open_fd()
         kb = self._key(index, "update")
-        fd = _prog_fd(program, "update")
         try:
-            h.update(kb, _U32.pack(fd))
+            with _program_fd(program, "update") as fd:  # valid through the syscall
+                h.update(kb, _U32.pack(fd))
         except MapError as exc:
             if exc.errno == _errno.EINVAL:
                 raise MapError(
@@ -581,7 +599,8 @@ class ProgramArray(_FdValued[int]):
 
 def program_id(program: Program | int) -> int:
     """The kernel id of a loaded Program or a program fd (what ProgramArray lookups give)."""
-    return bpf_obj_id(_prog_fd(program, "program_id"), "program_id")
+    with _program_fd(program, "program_id") as fd:
+        return bpf_obj_id(fd, "program_id")
 
 
 # ---------------------------------------------------------------------------- devices, CPUs
@@ -620,8 +639,10 @@ class _IfaceProgMap(_FdValued[K]):
 
     __slots__ = ()
 
-    def _encode(self, first: int, program: Program | int | None, op: str) -> bytes:
+    def _store(self, key: K, first: int, program: Program | int | None, op: str, what: str) -> None:
+        """Write ``first`` (an ifindex, a queue size) and the program under ``key``."""
         h = self._h
+        kb = self._key(key, op)
         if h.value_size == 4:
             if program is not None:
                 raise CodecError(
@@ -630,13 +651,13 @@ class _IfaceProgMap(_FdValued[K]):
                     f"{op}: the {h.map_type.name} map {h.name!r} has 4-byte values, which "
                     "carry no program (declare the value as the kernel's 8-byte struct)",
                 )
-            return _U32.pack(first)
-        if h.value_size != 8:
+        elif h.value_size != 8:
             raise NotSupportedError(
                 _errno.EINVAL, op, f"{h.map_type.name} values are 4 or 8 bytes, not {h.value_size}"
             )
-        fd = -1 if program is None else _prog_fd(program, op)
-        return struct.pack("=Ii", first, fd)
+        with _program_fd(program, op, optional=True) as fd:  # valid through the syscall
+            raw = _U32.pack(first) if h.value_size == 4 else struct.pack("=Ii", first, fd)
+            self._put(kb, raw, op, what)
 
     def _decode(self, raw: bytes) -> tuple[int, int]:
         if len(raw) == 4:
@@ -644,10 +665,10 @@ class _IfaceProgMap(_FdValued[K]):
         first, prog = struct.unpack("=II", raw[:8])
         return int(first), int(prog)
 
-    def _put(self, key: K, raw: bytes, op: str, what: str) -> None:
+    def _put(self, kb: bytes, raw: bytes, op: str, what: str) -> None:
         h = self._h
         try:
-            h.update(self._key(key, op), raw)
+            h.update(kb, raw)
         except MapError as exc:
             if exc.errno == _errno.EINVAL:
                 raise MapError(_errno.EINVAL, op, f"the kernel refused {what}") from None
@@ -711,8 +732,7 @@ class DevMap(_IfaceProgMap[K]):
         """
         self._h._open_fd()
         ifindex = _ifindex(dev, "update")
-        raw = self._encode(ifindex, program, "update")
-        self._put(key, raw, "update", f"ifindex {ifindex} (or the program) for a devmap")
+        self._store(key, ifindex, program, "update", f"ifindex {ifindex} (or the program)")
 
     def __setitem__(self, key: K, dev: str | int) -> None:
         self.set(key, dev)
@@ -764,8 +784,9 @@ class CpuMap(_IfaceProgMap[int]):
         self._h._open_fd()
         if isinstance(qsize, bool) or not isinstance(qsize, int) or not 0 <= qsize <= 0xFFFFFFFF:
             raise CodecError("value", qsize, "update: the queue size is a u32")
-        raw = self._encode(qsize, program, "update")
-        self._put(cpu, raw, "update", f"queue size {qsize} (or the program) on CPU {cpu}")
+        self._store(
+            cpu, qsize, program, "update", f"queue size {qsize} (or the program) on CPU {cpu}"
+        )
 
     def __setitem__(self, cpu: int, qsize: int) -> None:
         self.set(cpu, qsize)
