@@ -17,8 +17,14 @@ The module it writes has, from the object's BTF:
   the one you mean). ``char[N]`` is ``bytes`` (see
   :class:`~typedmaps.btf.CharBytes`);
 - for each map ``m``, ``open_m(handle)`` returning ``TypedMap[K, V]``,
-  ``PerCpuTypedMap[K, V]``, ``TypedQueue[V]``, ``TypedStack[V]`` or
-  ``TypedBloomFilter[V]`` by the map's type.
+  ``PerCpuTypedMap[K, V]``, ``TypedQueue[V]``, ``TypedStack[V]``,
+  ``TypedBloomFilter[V]`` or, for local storage, ``TypedTaskStorage[V]``
+  (``TypedSkStorage``, ``TypedCgroupStorage``, ``TypedInodeStorage``) by the
+  map's type;
+- for an object with global variables, ``<Obj>Globals`` and
+  ``<Obj>OpenGlobals``, typed views of them (read-only variables are
+  properties without setters) and ``globals_of(obj)`` /
+  ``open_globals_of(obj)`` to bind them (see :mod:`typedmaps._gen_globals`).
 
 Every name in it is made by :mod:`typedmaps._pysafe` (keywords, builtins,
 the module's own imports, dunders and odd bytes are mapped, collisions
@@ -42,6 +48,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
+from ._gen_globals import add_globals
 from ._pysafe import (
     ENUM_RESERVED,
     Scope,
@@ -76,6 +83,7 @@ LINE: Final = 88
 #: needs another helper adds it here.
 IMPORTABLE: Final[dict[str, tuple[str, ...]]] = {
     "import dataclasses": ("dataclasses",),
+    "from typing import": ("Any", "Protocol", "cast"),
     "import construct as cs": ("cs",),
     "from construct_typed import": (
         "DataclassMixin",
@@ -85,12 +93,17 @@ IMPORTABLE: Final[dict[str, tuple[str, ...]]] = {
         "csfield_noinit",
     ),
     "from typedmaps import": (
+        "BpfObject",
         "MapHandle",
         "PerCpuTypedMap",
         "TypedBloomFilter",
         "TypedMap",
+        "TypedCgroupStorage",
+        "TypedInodeStorage",
         "TypedQueue",
+        "TypedSkStorage",
         "TypedStack",
+        "TypedTaskStorage",
     ),
     "from typedmaps.btf import": (
         "BitField",
@@ -106,6 +119,7 @@ IMPORTABLE: Final[dict[str, tuple[str, ...]]] = {
         "UnionMember",
         "UnionRecord",
     ),
+    "from typedmaps.typed.globals import": ("bind_globals",),
 }
 
 #: Module-level names Python defines, and the module's own parts.
@@ -165,6 +179,11 @@ _WRAPPERS: Final = {
     MapType.QUEUE: "TypedQueue",
     MapType.STACK: "TypedStack",
     MapType.BLOOM_FILTER: "TypedBloomFilter",
+    # Local storage is keyed by kernel objects (pids, sockets, ...): value= only.
+    MapType.TASK_STORAGE: "TypedTaskStorage",
+    MapType.SK_STORAGE: "TypedSkStorage",
+    MapType.INODE_STORAGE: "TypedInodeStorage",
+    MapType.CGRP_STORAGE: "TypedCgroupStorage",
 }
 
 #: Keyed map types whose values a TypedMap/PerCpuTypedMap can read.
@@ -177,10 +196,6 @@ _KEYED: Final = frozenset(
         MapType.LRU_HASH,
         MapType.LRU_PERCPU_HASH,
         MapType.LPM_TRIE,
-        MapType.SK_STORAGE,
-        MapType.INODE_STORAGE,
-        MapType.TASK_STORAGE,
-        MapType.CGRP_STORAGE,
     }
 )
 
@@ -571,8 +586,9 @@ class Generator:
         if self.uses & {"csfield", "csfield_default", "csfield_noinit"}:
             head += [
                 "",
-                "# construct-typing records call csfield() in dataclass defaults by design.",
-                "# ruff: noqa: RUF009",
+                "# construct-typing records call csfield() in dataclass defaults by design",
+                "# (RUF100: ruff flags only the fields whose type it cannot tell immutable).",
+                "# ruff: noqa: RUF009, RUF100",
             ]
         parts = ["\n".join(head)]
         imports = _imports(self.uses)
@@ -700,6 +716,8 @@ def _imports(uses: set[str]) -> str:
             continue
         if stmt.startswith("import "):
             (std if stmt == "import dataclasses" else third).append(stmt)
+        elif stmt == "from typing import":
+            std.append(_from_import("typing", used))
         else:
             third.append(_from_import(stmt.removeprefix("from ").removesuffix(" import"), used))
     # typedmaps is a dependency of the user's project: third-party, one block.
@@ -714,13 +732,16 @@ def _from_import(module: str, names: list[str]) -> str:
     return f"from {module} import (\n{inner})"
 
 
-def generate(btf: Btf, source: str = "a BPF object") -> str:
-    """The text of a module for every map declared in ``btf``'s ``.maps`` section.
+def generate(btf: Btf, source: str = "a BPF object", *, name: str = "") -> str:
+    """The text of a module for every map declared in ``btf``'s ``.maps`` section,
+    and for the object's global variables (see :mod:`typedmaps._gen_globals`).
 
     Args:
         btf: the object's BTF.
         source: what the module docstring says it was made from (any text:
             it is escaped).
+        name: the object's name, for the globals classes (``flows`` ->
+            ``FlowsGlobals``); default: ``source`` up to its first dot.
 
     Raises:
         BtfError: a map's key or value type is unsupported (the message names
@@ -732,6 +753,7 @@ def generate(btf: Btf, source: str = "a BPF object") -> str:
     g.freeze_reachable(d.key_type_id for d in defs)
     for d in defs:
         g.map_function(d)
+    add_globals(g, btf, name or source.split(".", 1)[0])
     return g.render(source)
 
 
@@ -743,4 +765,5 @@ def generate_module(path: str | os.PathLike[str], module_doc: str | None = None)
         BtfError: the BTF is malformed or a type is unsupported.
     """
     btf = Btf.from_file(path)
-    return generate(btf, module_doc or os.path.basename(os.fsdecode(path)))
+    base = os.path.basename(os.fsdecode(path))
+    return generate(btf, module_doc or base, name=base.split(".", 1)[0])

@@ -76,7 +76,7 @@ from ..memory import MapMemory, map_memory
 if TYPE_CHECKING:
     from ..object import BpfObject, Map
 
-__all__ = ["Globals", "GlobalsState"]
+__all__ = ["Globals", "GlobalsState", "bind_globals"]
 
 log = logging.getLogger("typedmaps")
 
@@ -515,3 +515,62 @@ class Globals:
 
     def __reduce__(self) -> Any:
         raise TypeError("Globals views an object's memory; it cannot be pickled or copied")
+
+
+def bind_globals(
+    obj: BpfObject,
+    spec: Mapping[str, tuple[str, cs.Construct[Any, Any]]],
+    *,
+    loaded: bool,
+) -> Globals:
+    """A view of ``obj``'s globals with the given attribute names and schemas (``typedmaps gen``).
+
+    The functions ``typedmaps gen`` writes (``globals_of(obj)``,
+    ``open_globals_of(obj)``) call this with the module's own names and
+    records, so that values come back as the generated types.
+
+    Args:
+        obj: the object.
+        spec: attribute name -> (C variable name, schema), for every variable
+            the view exposes.
+        loaded: True: ``obj`` must be loaded (a view of the live variables);
+            False: ``obj`` must not be loaded yet (its initial values).
+
+    Raises:
+        ObjectError: the object is not in that phase, or it does not match
+            the spec (a variable it lacks: errno ENOENT; a schema of another
+            size than the variable: EINVAL).
+        MapClosedError: the object is closed.
+    """
+    op = "globals_of" if loaded else "open_globals_of"
+    base = obj.globals  # MapClosedError when closed
+    state = base._tm_state
+    if loaded and state.phase != "loaded":
+        raise ObjectError(
+            _errno.EBADF, f"{op}({obj.name})", "the object is not loaded: call load() first"
+        )
+    if not loaded and state.phase != "open":
+        raise ObjectError(
+            _errno.EBUSY,
+            f"{op}({obj.name})",
+            "the object is loaded already: its live variables are globals_of()'s",
+        )
+    names: dict[str, str] = {}
+    schemas: dict[str, cs.Construct[Any, Any]] = {}
+    for attr, (c_name, schema) in spec.items():
+        names[attr] = c_name
+        schemas[c_name] = schema
+    try:
+        return Globals(state, names, schemas)
+    except KeyError as exc:
+        raise ObjectError(
+            _errno.ENOENT,
+            f"{op}({obj.name})",
+            f"the object does not match the generated module: {exc.args[0]}",
+        ) from None
+    except SizeMismatchError as exc:
+        raise ObjectError(
+            _errno.EINVAL,
+            f"{op}({obj.name})",
+            f"the object does not match the generated module: {exc}",
+        ) from None
