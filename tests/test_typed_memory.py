@@ -115,6 +115,30 @@ def test_same_semantics_as_the_syscall_path(
     assert all(v == bytes(value_size) for _, v in mh.lookup_batch())
 
 
+def test_read_into_fills_the_callers_record(make_map: MakeMap) -> None:
+    mh, sh = _pair(make_map, 12)
+    m = tm.TypedMap(mh, key=cs.Int32ul, value=DataclassStruct(Odd))
+    s = tm.TypedMap(sh, key=cs.Int32ul, value=DataclassStruct(Odd))
+    assert "read_into" in type(m).__dict__  # generated for the memory path
+    for t in (m, s):
+        t[3] = Odd(1, -2, 3)
+        rec = Odd(0, 0, 0)
+        assert t.read_into(3, rec) is rec
+        assert rec == Odd(1, -2, 3)
+        before = Odd(9, 9, 9)
+        with pytest.raises(tm.KeyNotFoundError):
+            t.read_into(6, before)
+        assert before == Odd(9, 9, 9)  # unchanged when the read fails
+        with pytest.raises(tm.ArgumentError, match="must be a Odd"):
+            t.read_into(3, Slot(0, 0, 0))  # type: ignore[arg-type]
+    ints = tm.TypedMap(mh, key=cs.Int32ul, value=cs.Bytes(12))
+    with pytest.raises(tm.ArgumentError, match="DataclassStruct"):
+        ints.read_into(0, b"")
+    m.close()
+    with pytest.raises(tm.MapClosedError):
+        m.read_into(3, Odd(0, 0, 0))
+
+
 def test_reads_and_writes_cross_the_memory(make_map: MakeMap) -> None:
     h = make_map(tm.MapType.ARRAY, key_size=4, value_size=12, max_entries=5, map_flags=MMAPABLE)
     m = tm.TypedMap(h, key=cs.Int32ul, value=DataclassStruct(Odd))
@@ -241,9 +265,20 @@ def test_element_access_makes_no_syscall(bpf: None) -> None:
                                 map_flags=tm.MapCreateFlags.MMAPABLE)
         m = tm.TypedMap(h, key=cs.Int32ul, value=cs.Struct("a" / cs.Int64ul, "b" / cs.Int64sl))
         assert "via memory" in repr(m)
+        import dataclasses
+        from construct_typed import DataclassMixin, DataclassStruct, csfield
+
+        @dataclasses.dataclass
+        class Rec(DataclassMixin):
+            a: int = csfield(cs.Int64ul)
+            b: int = csfield(cs.Int64sl)
+
+        r = tm.TypedMap(h, key=cs.Int32ul, value=DataclassStruct(Rec))
     """
     measured = """
+        rec = Rec(0, 0)
         for i in range(3000):
+            r.read_into(i % 64, rec)
             m[i % 64] = {"a": i, "b": -i}
             assert m[i % 64].b == -i
             assert m.get(i % 64) is not None and (i % 64) in m

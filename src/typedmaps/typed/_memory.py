@@ -35,16 +35,18 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Final
 
 import construct as cs
+from construct_typed import DataclassStruct
 
-from ..errors import KeyNotFoundError, MapClosedError, MapError, NotSupportedError
+from ..errors import ArgumentError, KeyNotFoundError, MapClosedError, MapError, NotSupportedError
 from ..memory import MapMemory, handle_mapping, mmapable
 from ._base import _array_indices, _not_found
 
 if TYPE_CHECKING:
+    from ..codec import Codec
     from ..handle import MapHandle
     from .keyed import TypedMap
 
-__all__ = ["adopt", "wants"]
+__all__ = ["adopt", "read_into_copy", "wants"]
 
 #: Key schemas whose encoding of a non-negative int below 2**31 is that int as
 #: the kernel's native u32: for these, an int key is the index itself.
@@ -77,6 +79,38 @@ def _syscall_class(m: TypedMap[Any, Any]) -> type[TypedMap[Any, Any]]:
     cls = type(m)
     base: type[TypedMap[Any, Any]] = cls.__dict__.get("_tm_base", cls)
     return base
+
+
+def _record_class(codec: Codec[Any]) -> type | None:
+    """The dataclass of a DataclassStruct value schema, else None."""
+    s: object = codec.schema
+    while isinstance(s, cs.Renamed):
+        s = s.subcon
+    if isinstance(s, DataclassStruct):
+        cls: type = s.dc_type
+        return cls
+    return None
+
+
+def _not_a_record(m: Any, record: object) -> ArgumentError:
+    cls = _record_class(m.value_codec)
+    want = f"a {cls.__name__}" if cls is not None else "a dataclass record"
+    why = "" if cls is not None else " (read_into needs a DataclassStruct value schema)"
+    return ArgumentError(
+        f"read_into: record must be {want}, not {type(record).__name__}{why}",
+        argument="record",
+        value=record,
+    )
+
+
+def read_into_copy(m: Any, key: Any, record: Any) -> Any:
+    """TypedMap.read_into on any path: decode as ``m[key]`` does, then copy the fields in."""
+    cls = _record_class(m.value_codec)
+    if cls is None or record.__class__ is not cls:
+        raise _not_a_record(m, record)
+    value = m[key]
+    vars(record).update(vars(value))
+    return record
 
 
 def _index_key(codec_schema: object) -> bool:
@@ -151,6 +185,48 @@ def __setitem__(self, key, value):
 """
 
 
+_READ_INTO = """
+def read_into(self, key, record, /):
+    if {fast}:
+        off = key * _ST
+    else:
+        off = _offset(self, key)
+        if off < 0:
+            raise _not_found("lookup", key)
+    if record.__class__ is not _RC:
+        raise _not_a_record(self, record)
+    try:
+        {target} = _unpack_from(_mv, off)
+    except _ValueError:
+        return _lost(self, "read_into", key, record)
+    {lines}
+    return record
+"""
+
+
+def _read_into_source(rows: Any, cls: type | None, fast: str) -> tuple[str, type] | None:
+    """A generated read_into that stores the fields into the caller's record, if possible.
+
+    Only for a record whose fields are the unpacked items themselves (ints,
+    floats, bytes): those stores cannot fail, so the record changes only
+    when the read succeeds. Other records take read_into_copy.
+    """
+    if rows is None or cls is None or not rows.lines:
+        return None
+    obj = rows.expr
+    first, rest = rows.lines[0], rows.lines[1:]
+    made = first.partition(" = _new(")
+    if made[0] != obj or not made[1] or rows.namespace.get(made[2].rstrip(")")) is not cls:
+        return None
+    stores = []
+    for line in rest:
+        target, eq, item = line.partition(" = ")
+        if not eq or not target.startswith(obj + ".") or not item.isidentifier():
+            return None  # a conversion that could raise half-way: not here
+        stores.append(f"record{target[len(obj) :]} = {item}")
+    return _READ_INTO.format(fast=fast, target=rows.target, lines="\n    ".join(stores)), cls
+
+
 def _memory_class(
     base: type[TypedMap[Any, Any]], m: TypedMap[Any, Any], mem: MapMemory
 ) -> type[TypedMap[Any, Any]]:
@@ -182,6 +258,11 @@ def _memory_class(
         ns.update(rows.namespace)
         ns["_unpack_from"] = rows.struct.unpack_from
     src = _GET.format(fast=fast, read_getitem=reads["getitem"], read_get=reads["get"])
+    into = _read_into_source(rows, _record_class(vc), fast)
+    if into is not None:
+        src += into[0]
+        ns["_RC"] = into[1]
+        ns["_not_a_record"] = _not_a_record
     if writable:
         src += _SET.format(fast=fast)
 
@@ -267,6 +348,8 @@ def _memory_class(
         "_tm_base": base,
         "_tm_memory": mem,
     }
+    if into is not None:
+        body["read_into"] = ns["read_into"]
     if writable:
         body["__setitem__"] = ns["__setitem__"]
         body["_zero_fill"] = zero_fill

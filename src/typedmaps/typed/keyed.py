@@ -146,6 +146,26 @@ class TypedMap(_KeyedMap[K, V, V]):
         _, update, ek, ev = self._wr
         update(ek(key), ev(value), 0)
 
+    def read_into(self, key: K, record: V) -> V:
+        """Read the value under ``key`` into ``record``, an instance of the value's dataclass.
+
+        For hot loops that read many elements and keep none: on an mmapable
+        ARRAY (the memory path) the fields are stored into ``record``
+        straight from the map's memory and no new record is made. Elsewhere
+        the value is decoded as for ``m[key]`` and its fields copied in.
+        ``record`` is changed only when the read succeeds.
+
+        Returns:
+            ``record``.
+
+        Raises:
+            KeyNotFoundError: the key is absent.
+            ArgumentError: ``record`` is not an instance of the value schema's
+                dataclass (a ``DataclassStruct`` value schema is needed).
+        """
+        _memory.read_into_copy(self, key, record)
+        return record
+
     def _encode_one(self, value: V) -> bytes:
         return self._ev(value)
 
