@@ -107,6 +107,7 @@ demo: setup
 bench: setup
 	$(PY) bench/run.py $(BENCH_ARGS)
 	$(PY) bench/lifetime.py
+	$(PY) bench/data.py
 	$(PY) bench/events.py $(EVENTS_BENCH_ARGS)
 	$(PY) bench/cli_dump.py $(CLI_BENCH_ARGS)
 
