@@ -63,6 +63,9 @@ __u64 getppid_calls;
 __u32 custom_data SEC(".data.custom") = 11;
 const volatile __u32 custom_ro SEC(".rodata.custom") = 22;
 
+/* static: not exposed (as in bpftool's skeletons) */
+static __u32 hidden_static = 5;
+
 /* .kconfig */
 extern unsigned int LINUX_KERNEL_VERSION __kconfig;
 extern _Bool CONFIG_BPF_SYSCALL __kconfig __weak;
@@ -76,6 +79,9 @@ int step(void *ctx)
 	seen_rate = ro_rate;
 	seen_history_sum = history[0] + history[1] + history[2] + history[3];
 	seen_custom = custom_data + custom_ro;
+	hidden_static++;
+	if (runs > 1000000000)
+		bpf_printk("never printed: %llu", runs);	/* a static format string in .rodata */
 	seen_kernel = LINUX_KERNEL_VERSION + (CONFIG_BPF_SYSCALL ? 1 : 0);
 	if (enabled)
 		counter += ro_rate;

@@ -70,6 +70,15 @@ def test_every_section_and_variable(obj: tm.BpfObject) -> None:
     assert "before load" in repr(g)
 
 
+def test_static_variables_are_not_exposed(obj: tm.BpfObject) -> None:
+    names = set(obj.globals)
+    assert "hidden_static" not in names
+    assert not any("fmt" in n for n in names)  # bpf_printk's static format string
+    # The byte-level listing still has them.
+    assert "hidden_static" in obj.maps[".data"].variables()
+    assert "step.____fmt" in obj.maps[".rodata"].variables()
+
+
 def test_initial_values_are_typed(obj: tm.BpfObject) -> None:
     g = obj.globals
     assert (g.ro_rate, g.ro_name, g.ro_offsets) == (1, "typedmaps", [-1, 0, 1])

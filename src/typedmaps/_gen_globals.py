@@ -73,8 +73,8 @@ def add_globals(g: Generator, btf: Btf, stem: str) -> bool:
             continue
         for entry in datasec.members:
             var = btf.get(entry.type_id)
-            if var.kind is not Kind.VAR or not var.ref:
-                continue
+            if var.kind is not Kind.VAR or not var.ref or var.linkage == 0:
+                continue  # static variables are not exposed (obj.globals neither)
             path = f"{datasec.name}.{var.name}"
             try:
                 t = g.typ(var.ref, g._camel(var.name), path)

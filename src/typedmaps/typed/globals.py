@@ -18,7 +18,10 @@ from the BTF, ``char`` arrays are ``str`` (or ``bytes`` when not text),
 other arrays are lists, structs and unions are construct ``Container``
 records (with ``typedmaps gen``'s bound view: the generated dataclasses). A
 variable whose type has no schema (a function pointer, a flexible array)
-is raw ``bytes`` of its size.
+is raw ``bytes`` of its size. ``static`` variables (a function's statics,
+``bpf_printk``'s format strings) are not exposed, as bpftool's skeletons do
+not expose them: they are no part of the object's interface, and several
+may share a name. ``Map.variables()`` still lists them, as bytes.
 
 Values are copies: reading a record or an array gives a snapshot, and
 assigning a whole variable writes it (``cfg = g.cfg; cfg.limit = 5;
@@ -81,6 +84,10 @@ __all__ = ["Globals", "GlobalsState", "bind_globals"]
 log = logging.getLogger("typedmaps")
 
 _RDONLY_PROG: Final = int(MapCreateFlags.RDONLY_PROG)
+#: BTF_VAR_STATIC: a ``static`` variable (a bpf_printk format string, a
+#: function's static): not part of the object's interface, as in bpftool's
+#: skeletons, and free to share its name with others.
+_STATIC: Final = 0
 #: memoryview cast format of a little-endian (native) int, by (size, signed).
 _CASTS: Final = {
     (1, False): "B",
@@ -186,8 +193,13 @@ class GlobalsState:
             frozen = kconfig or bool(int(m.map_flags) & _RDONLY_PROG)
             section = _Section(sec.name, map_name, m.value_size, frozen, kconfig)
             self.sections.append(section)
+            static = {
+                btf.get(m.type_id).name
+                for m in sec.members
+                if btf.get(m.type_id).kind is Kind.VAR and btf.get(m.type_id).linkage == _STATIC
+            }
             for slot in btf.layout(sec, sec.name):
-                if isinstance(slot, FieldSlot):
+                if isinstance(slot, FieldSlot) and slot.name not in static:
                     var = self._variable(btf, section, slot)
                     if var is not None:
                         self.vars.append(var)
