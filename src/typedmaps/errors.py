@@ -13,10 +13,12 @@ Every error the library raises on purpose is a :class:`TypedMapsError`::
     │   └── IterationAbortedError iteration could not finish
     ├── SizeMismatchError (ValueError)   .size, .expected, .what
     ├── CodecError (ValueError)          .path, .value, .reason
+    │   └── DtypeError                   a schema part with no numpy dtype (columnar methods)
     ├── ArgumentError (TypeError, ValueError)  a bad argument that is not a schema value
     ├── MapClosedError                   use after close()
     ├── ObjectError (OSError: .errno, .operation, .log)  a BPF object file or program
-    └── LibbpfNotFoundError (ImportError)
+    ├── LibbpfNotFoundError (ImportError)
+    └── ExtraNotInstalledError (ImportError)  an optional dependency; .extra names what to install
 
 A path where nothing exists raises :class:`PathNotFoundError` (a MapError)
 or :class:`ObjectFileNotFoundError` (an ObjectError), both also a
@@ -35,6 +37,8 @@ __all__ = [
     "ArgumentError",
     "BatchError",
     "CodecError",
+    "DtypeError",
+    "ExtraNotInstalledError",
     "IterationAbortedError",
     "KeyExistsError",
     "KeyNotFoundError",
@@ -200,6 +204,47 @@ class ArgumentError(TypedMapsError, TypeError, ValueError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild_argument_error, (str(self), self.argument, self.value))
+
+
+class DtypeError(CodecError):
+    """A schema, or a part of one, has no numpy dtype (a bitfield, a 128-bit integer, ...).
+
+    Raised by the columnar methods (``to_numpy``, ``update_batch`` of an
+    array, ``from_numpy``, ``dtype``) before any syscall. ``path`` names the
+    field (``"value.flags"``) and ``reason`` says why.
+    """
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(path, None, reason, action="use")
+        self.args = (f"{path}: {reason}",)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.path, self.reason))
+
+
+class ExtraNotInstalledError(TypedMapsError, ImportError):
+    """An optional dependency is not installed; the message says which extra installs it.
+
+    Attributes:
+        feature: what needed it, e.g. ``"to_numpy()"``.
+        module: the module that could not be imported (also ``.name``).
+        extra: the pip extra: ``pip install 'typedmaps[<extra>]'``.
+    """
+
+    def __init__(self, feature: str, module: str, extra: str) -> None:
+        super().__init__(
+            f"{feature} needs {module}, which is not installed: pip install 'typedmaps[{extra}]'",
+            name=module,
+        )
+        self.feature = feature
+        self.module = module
+        self.extra = extra
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.feature, self.module, self.extra))
 
 
 class MapClosedError(TypedMapsError):

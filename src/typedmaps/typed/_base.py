@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno as _errno
 import struct
+import sys
 from collections.abc import (
     Callable,
     ItemsView,
@@ -33,6 +34,10 @@ from ..handle import DEFAULT_BATCH, MapHandle
 
 if TYPE_CHECKING:
     import construct
+    import numpy as np
+    import numpy.typing as npt
+    import pandas as pd
+    import pyarrow as pa
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -115,6 +120,12 @@ def _short(obj: object) -> str:
 
 def _not_found(op: str, key: object) -> KeyNotFoundError:
     return KeyNotFoundError(_errno.ENOENT, op, f"key not found: {_short(key)}")
+
+
+def _is_array(obj: object) -> bool:
+    """Whether ``obj`` is a numpy array (without importing numpy: no array without it)."""
+    np = sys.modules.get("numpy")
+    return np is not None and isinstance(obj, np.ndarray)
 
 
 def _array_indices(start: int, stop: int) -> bytes:
@@ -639,7 +650,9 @@ class _KeyedMap(_OnHandle, MutableMapping[K, _VO], Generic[K, _VO, _VI]):
         leaves the map unchanged.
 
         Args:
-            pairs: a mapping, or an iterable of (key, value) pairs.
+            pairs: a mapping, an iterable of (key, value) pairs, or a numpy
+                structured array of records (see :meth:`to_numpy`; written
+                without encoding each value in Python).
             elem_flags: ANY, or LOCK for values with a bpf_spin_lock. The
                 kernel refuses NO_EXIST/EXIST in batch operations; use
                 :meth:`insert` / :meth:`replace` for those.
@@ -655,9 +668,64 @@ class _KeyedMap(_OnHandle, MutableMapping[K, _VO], Generic[K, _VO, _VI]):
             NotSupportedError: the map type has no batch update (DEVMAP_HASH, ...).
         """
         self._check_open()
+        if _is_array(pairs):
+            from . import columnar
+
+            return columnar.update_batch(self, pairs, elem_flags)
         items = list(pairs.items()) if isinstance(pairs, Mapping) else list(pairs)
         kb, vb = self._encode_pairs(items)
         return self._h.update_batch(kb, vb, len(items), elem_flags)
+
+    # -- columns: numpy, pyarrow, pandas (typed/columnar.py) ----------------------
+
+    @property
+    def dtype(self) -> np.dtype[np.void]:
+        """The numpy dtype of one element: fields ``key`` and ``value`` (see :meth:`to_numpy`).
+
+        Raises:
+            DtypeError: a schema part has no dtype equivalent (the path names it).
+            ExtraNotInstalledError: numpy is not installed.
+        """
+        from . import columnar
+
+        return columnar.layout(self, "dtype").record  # type: ignore[no-any-return]
+
+    def to_numpy(self) -> npt.NDArray[np.void]:
+        """Every element as one numpy structured array (fields ``key`` and ``value``).
+
+        Read with BPF_MAP_LOOKUP_BATCH into buffers numpy owns, with no
+        Python work per element; per-CPU maps give ``value`` an axis of one
+        value per possible CPU. docs/columnar.md has the dtype rules.
+
+        Raises:
+            DtypeError: a schema part has no dtype equivalent (a bitfield, ...).
+            ExtraNotInstalledError: numpy is not installed (``typedmaps[numpy]``).
+            IterationAbortedError: the map held more than max_entries
+                elements while it was read (it changed under the read).
+        """
+        from . import columnar
+
+        return columnar.to_numpy(self)  # type: ignore[no-any-return]
+
+    def to_arrow(self) -> pa.Table:
+        """The map as a pyarrow Table with columns ``key`` and ``value``, through :meth:`to_numpy`.
+
+        Raises:
+            ExtraNotInstalledError: pyarrow is not installed (``typedmaps[arrow]``).
+        """
+        from . import columnar
+
+        return columnar.to_arrow(self)
+
+    def to_pandas(self) -> pd.DataFrame:
+        """The map as a pandas DataFrame, one column per leaf field, through :meth:`to_numpy`.
+
+        Raises:
+            ExtraNotInstalledError: pandas is not installed (``typedmaps[pandas]``).
+        """
+        from . import columnar
+
+        return columnar.to_pandas(self)
 
     def _encode_pairs(self, items: list[tuple[K, _VI]]) -> tuple[Any, Any]:
         """Keys and values of ``items``, each back to back; CodecError names the index."""

@@ -6,12 +6,14 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, overload
 
 from ..codec import Codec, pair_plan
+from ..flags import MapType
 from ..handle import MapHandle
 from . import _memory
 from ._base import K, T, V, _check_size, _codec, _KeyedMap, _not_found
 
 if TYPE_CHECKING:
     import construct
+    import numpy.typing as npt
 
 
 class TypedMap(_KeyedMap[K, V, V]):
@@ -101,6 +103,45 @@ class TypedMap(_KeyedMap[K, V, V]):
         self._epairs = None if pp is None else pp.encode_pairs
         if self.__class__ is TypedMap and _memory.wants(handle):
             _memory.adopt(self)  # an mmapable ARRAY: element access through its memory
+
+    @classmethod
+    def from_numpy(
+        cls,
+        array: npt.NDArray[Any],
+        *,
+        key: construct.Construct[Any, Any] | Codec[Any] | None = None,
+        value: construct.Construct[Any, Any] | Codec[Any] | None = None,
+        map_type: MapType = MapType.HASH,
+        max_entries: int | None = None,
+        name: str = "",
+        map_flags: int = 0,
+    ) -> TypedMap[Any, Any]:
+        """A new HASH map holding ``array``'s records (its fields ``key`` and ``value``).
+
+        The map is made with :meth:`MapHandle.create` (``max_entries``: the
+        array's length unless given), with schemas derived from the dtype
+        unless given, and filled with one BPF_MAP_UPDATE_BATCH. The wrapper
+        owns the new map: close it, or use ``with``. docs/columnar.md.
+
+        Raises:
+            ArgumentError: not a structured array with ``key`` and ``value``
+                fields, or ``max_entries`` below its length.
+            DtypeError: a dtype without a schema (overlapping fields, objects, text).
+            ExtraNotInstalledError: numpy is not installed.
+        """
+        from .columnar import from_numpy
+
+        made: TypedMap[Any, Any] = from_numpy(
+            cls,
+            array,
+            key=key,
+            value=value,
+            map_type=map_type,
+            max_entries=max_entries,
+            name=name,
+            map_flags=map_flags,
+        )
+        return made
 
     @property
     def value_codec(self) -> Codec[V]:

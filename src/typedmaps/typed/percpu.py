@@ -10,11 +10,13 @@ from typing import TYPE_CHECKING, Any, overload
 
 from ..codec import Codec
 from ..errors import CodecError, SizeMismatchError
+from ..flags import MapType
 from ..handle import MapHandle
 from ._base import _MISSING, K, T, V, _check_size, _codec, _KeyedMap, _not_found
 
 if TYPE_CHECKING:
     import construct
+    import numpy.typing as npt
 
 
 class PerCpuTypedMap(_KeyedMap[K, list[V], Sequence[V]]):
@@ -78,6 +80,45 @@ class PerCpuTypedMap(_KeyedMap[K, list[V], Sequence[V]]):
             self._ek,
             vc.strided_decoder(handle._ncpus, handle._slot),
         )
+
+    @classmethod
+    def from_numpy(
+        cls,
+        array: npt.NDArray[Any],
+        *,
+        key: construct.Construct[Any, Any] | Codec[Any] | None = None,
+        value: construct.Construct[Any, Any] | Codec[Any] | None = None,
+        map_type: MapType = MapType.PERCPU_HASH,
+        max_entries: int | None = None,
+        name: str = "",
+        map_flags: int = 0,
+    ) -> PerCpuTypedMap[Any, Any]:
+        """A new PERCPU_HASH map holding ``array``'s records (its fields ``key`` and ``value``).
+
+        The map is made with :meth:`MapHandle.create` (``max_entries``: the
+        array's length unless given), with schemas derived from the dtype
+        unless given, and filled with one BPF_MAP_UPDATE_BATCH. The wrapper
+        owns the new map: close it, or use ``with``. docs/columnar.md.
+
+        Raises:
+            ArgumentError: not a structured array with ``key`` and ``value``
+                fields, or ``max_entries`` below its length.
+            DtypeError: a dtype without a schema (overlapping fields, objects, text).
+            ExtraNotInstalledError: numpy is not installed.
+        """
+        from .columnar import from_numpy
+
+        made: PerCpuTypedMap[Any, Any] = from_numpy(
+            cls,
+            array,
+            key=key,
+            value=value,
+            map_type=map_type,
+            max_entries=max_entries,
+            name=name,
+            map_flags=map_flags,
+        )
+        return made
 
     @property
     def value_codec(self) -> Codec[V]:
