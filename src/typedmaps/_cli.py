@@ -353,7 +353,7 @@ def cmd_export(args: argparse.Namespace, err: TextIO) -> int:
 def cmd_gen(args: argparse.Namespace, out: TextIO) -> int:
     from .codegen import generate_module
 
-    text = generate_module(args.object, module_doc=None)
+    text = generate_module(args.object, module_doc=None, types=args.types or ())
     if args.output and args.output != "-":
         with open(args.output, "w") as f:
             f.write(text)
@@ -515,14 +515,24 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write a Python module for a BPF object file built with clang -g: an "
         "IntEnum per enum, a construct-typing dataclass per struct and union, and an "
         "open_<map>(handle) function per map that returns the right typed wrapper. The "
-        "module passes mypy --strict.",
+        "module passes mypy --strict. --type NAME (repeatable) adds the class of any "
+        "named struct, union or enum: the records of ring buffers and perf buffers, "
+        "which the kernel keeps no type for.",
         examples=[
             "typedmaps gen build/bpf/flows.bpf.o -o flows_types.py",
             "typedmaps gen prog.bpf.o           # to stdout",
+            "typedmaps gen build/bpf/ringbuf.bpf.o --type event --type var_record",
         ],
     )
     gp.add_argument("object", metavar="OBJ", help="a BPF object file built with -g")
     gp.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    gp.add_argument(
+        "--type",
+        metavar="NAME",
+        action="append",
+        dest="types",
+        help="also write the class of this struct, union or enum (repeatable)",
+    )
 
     ep = command(
         sub,

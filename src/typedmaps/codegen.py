@@ -24,7 +24,13 @@ The module it writes has, from the object's BTF:
 - for an object with global variables, ``<Obj>Globals`` and
   ``<Obj>OpenGlobals``, typed views of them (read-only variables are
   properties without setters) and ``globals_of(obj)`` /
-  ``open_globals_of(obj)`` to bind them (see :mod:`typedmaps._gen_globals`).
+  ``open_globals_of(obj)`` to bind them (see :mod:`typedmaps._gen_globals`);
+- with ``types`` (``typedmaps gen --type NAME``, repeatable), the class of
+  each named struct, union or enum of the object, used by a map or not: the
+  records a ring buffer or perf buffer carries, which the kernel keeps no
+  type for. A struct whose last member is a flexible array (``__u8
+  data[];``) gets it as the rest of the record (``bytes``, or a list of the
+  element), the variable tail a typed event stream decodes.
 
 Every name in it is made by :mod:`typedmaps._pysafe` (keywords, builtins,
 the module's own imports, dunders and odd bytes are mapped, collisions
@@ -44,7 +50,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -63,11 +69,13 @@ from .btf import (
     BitsSlot,
     Btf,
     BtfError,
+    BtfMember,
     BtfType,
     FieldSlot,
     Kind,
     MapDef,
     PadSlot,
+    named_type,
 )
 from .flags import MapType
 
@@ -186,6 +194,13 @@ _WRAPPERS: Final = {
     MapType.CGRP_STORAGE: "TypedCgroupStorage",
 }
 
+#: Event stream maps: records of any type, given when the stream is opened.
+_STREAMS: Final = {
+    MapType.RINGBUF: "TypedRingBuffer",
+    MapType.PERF_EVENT_ARRAY: "TypedPerfBuffer",
+    MapType.USER_RINGBUF: "TypedUserRingBuffer",
+}
+
 #: Keyed map types whose values a TypedMap/PerCpuTypedMap can read.
 _KEYED: Final = frozenset(
     {
@@ -259,6 +274,11 @@ class Generator:
     frozen: set[int] = field(default_factory=set)
     module: Scope = field(default_factory=lambda: Scope(reserved_names(), lead="x"))
     names: dict[int, str] = field(default_factory=dict)
+    #: STRUCT ids whose last member, a flexible array, is a variable tail (--type records).
+    tails: set[int] = field(default_factory=set)
+    #: Whether a field's annotation is one ruff's RUF009 treats as mutable (the
+    #: module then says why its csfield() defaults are calls; else it must not).
+    mutable_defaults: bool = False
     blocks: list[str] = field(default_factory=list)
     uses: set[str] = field(default_factory=set)
     exported: list[str] = field(default_factory=list)
@@ -474,7 +494,19 @@ class Generator:
             self.uses.add("csfield_noinit")
             members.append(_Member("", "None", f"csfield_noinit({expr})", stem))
 
+        tail = self._tail_member(t) if t.id in self.tails else None
         for slot in self.btf.layout(t, path):
+            if tail is not None and isinstance(slot, FieldSlot) and slot.name == tail.name:
+                # The flexible array: the rest of the record (what follows it
+                # in the layout is the struct's tail padding, which it overlays).
+                elem = self.btf.resolve(self.btf.resolve(tail.type_id).elem)
+                if elem.kind is Kind.INT and elem.size == 1:
+                    add(slot.name, "bytes", "cs.GreedyBytes")
+                else:
+                    et = self.typ(elem.id, cls + self._camel(slot.name), f"{path}.{slot.name}[]")
+                    add(slot.name, f"list[{et.ann}]", f"cs.GreedyRange({et.expr})")
+                self.uses.add("cs")
+                break
             if isinstance(slot, PadSlot):
                 hidden("_pad", f"cs.Padding({slot.size})")
                 self.uses.add("cs")
@@ -517,6 +549,8 @@ class Generator:
         names = iter(chosen)
         lines: list[str] = []
         for m in members:
+            if not _immutable(m.ann):
+                self.mutable_defaults = True
             if m.stem:
                 lines += _field(scope.fresh(m.stem), m.ann, m.value)
                 continue
@@ -525,6 +559,38 @@ class Generator:
                 lines += comment_lines(f"C name: {c_quote(m.c_name)}", "    ")
             lines += _field(py, m.ann, m.value)
         return lines
+
+    def _tail_member(self, t: BtfType) -> BtfMember | None:
+        """The last member of a struct when it is a flexible (zero-length) array."""
+        if t.kind is not Kind.STRUCT or not t.members:
+            return None
+        last = t.members[-1]
+        arr = self.btf.resolve(last.type_id)
+        return last if arr.kind is Kind.ARRAY and arr.nelems == 0 else None
+
+    def named(self, name: str) -> None:
+        """The class of the struct, union or enum named ``name`` (``gen --type``).
+
+        Raises:
+            BtfError: no such type, or one that is not a struct, union or enum.
+        """
+        t = named_type(self.btf, name)
+        target = self.btf.resolve(t.id)
+        if target.kind not in (*_RECORD_KINDS, *_ENUM_KINDS):
+            raise BtfError(
+                "type",
+                f"{c_quote(name)} is {self.btf.describe(t.id)}: --type writes classes for "
+                "structs, unions and enums",
+            )
+        if self._tail_member(target) is not None:
+            self.tails.add(target.id)
+        c_name = name.rsplit(maxsplit=1)[-1]
+        typ = self.typ(t.id, camel_identifier(c_name), c_name)
+        const = self.module.claim(c_name.upper())
+        self.exported.append(const)
+        use = "TypedRingBuffer(handle, value=...)" if target.kind in _RECORD_KINDS else "a field"
+        lines = comment_lines(f"{c_quote(name)} as a schema, e.g. for {use}.")
+        self.blocks.append("\n".join([*lines, f"{const} = {typ.expr}"]))
 
     # -- the module ------------------------------------------------------------
 
@@ -540,9 +606,14 @@ class Generator:
         hint = self._camel(d.name)
         wrapper = _WRAPPERS.get(mt)
         if wrapper is None and mt not in _KEYED:
-            self.blocks.append(
-                "\n".join(comment_lines(f"{shown}: {mt.name} maps have no typed wrapper."))
+            stream = _STREAMS.get(mt)
+            text = (
+                f"{shown}: {mt.name}: the kernel keeps no record type for it; open it with "
+                f"{stream}(handle, value=...) and a record schema (typedmaps gen --type NAME)."
+                if stream
+                else f"{shown}: {mt.name} maps have no typed wrapper."
             )
+            self.blocks.append("\n".join(comment_lines(text)))
             return
         key: Typ | None = None
         if wrapper is None:
@@ -583,7 +654,7 @@ class Generator:
             "Generated by `typedmaps gen` from the object's BTF; regenerate instead of editing.",
             '"""',
         ]
-        if self.uses & {"csfield", "csfield_default", "csfield_noinit"}:
+        if self.mutable_defaults:
             head += [
                 "",
                 "# construct-typing records call csfield() in dataclass defaults by design",
@@ -669,6 +740,14 @@ def _assign(indent: str, name: str, value: str) -> list[str]:
     return [line]
 
 
+#: Annotations ruff's RUF009 takes as immutable (a call as their default is fine).
+_IMMUTABLE: Final = frozenset({"int", "bytes", "float", "bool", "str", "None"})
+
+
+def _immutable(ann: str) -> bool:
+    return all(p in _IMMUTABLE or p.startswith("tuple[") for p in ann.split(" | "))
+
+
 def _field(name: str, ann: str, value: str) -> list[str]:
     """``name: ann = value`` in a class body, laid out as ruff format lays it out.
 
@@ -732,7 +811,9 @@ def _from_import(module: str, names: list[str]) -> str:
     return f"from {module} import (\n{inner})"
 
 
-def generate(btf: Btf, source: str = "a BPF object", *, name: str = "") -> str:
+def generate(
+    btf: Btf, source: str = "a BPF object", types: Sequence[str] = (), *, name: str = ""
+) -> str:
     """The text of a module for every map declared in ``btf``'s ``.maps`` section,
     and for the object's global variables (see :mod:`typedmaps._gen_globals`).
 
@@ -740,6 +821,8 @@ def generate(btf: Btf, source: str = "a BPF object", *, name: str = "") -> str:
         btf: the object's BTF.
         source: what the module docstring says it was made from (any text:
             it is escaped).
+        types: names of more types to write classes for (``gen --type``):
+            ``"event"``, ``"struct event"``, ``"enum kind"``.
         name: the object's name, for the globals classes (``flows`` ->
             ``FlowsGlobals``); default: ``source`` up to its first dot.
 
@@ -754,11 +837,17 @@ def generate(btf: Btf, source: str = "a BPF object", *, name: str = "") -> str:
     for d in defs:
         g.map_function(d)
     add_globals(g, btf, name or source.split(".", 1)[0])
+    for type_name in types:
+        g.named(type_name)
     return g.render(source)
 
 
-def generate_module(path: str | os.PathLike[str], module_doc: str | None = None) -> str:
+def generate_module(
+    path: str | os.PathLike[str], module_doc: str | None = None, types: Sequence[str] = ()
+) -> str:
     """Read an object file's BTF and return the module text (``typedmaps gen``).
+
+    ``types``: as for :func:`generate` (``typedmaps gen --type NAME``).
 
     Raises:
         ObjectError: the file cannot be read or is not a valid object.
@@ -766,4 +855,4 @@ def generate_module(path: str | os.PathLike[str], module_doc: str | None = None)
     """
     btf = Btf.from_file(path)
     base = os.path.basename(os.fsdecode(path))
-    return generate(btf, module_doc or base, name=base.split(".", 1)[0])
+    return generate(btf, module_doc or base, types, name=base.split(".", 1)[0])
