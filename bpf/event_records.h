@@ -18,6 +18,8 @@
 #define EVENT_RECORDS_H
 
 #include <linux/types.h>
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
 
 #define VAR_MAX 64
 #define EV_TEST_RUN 1
@@ -57,5 +59,38 @@ struct var_record {
 	__u32 cpu;
 	__u8 data[];
 };
+
+/*
+ * What both emitters (ringbuf.bpf.c, perfbuf.bpf.c) share, defined here once.
+ * The header is included by one source file per object.
+ */
+
+/* The tracepoint programs count only getppid() of this process (.rodata). */
+const volatile __u32 target_tgid = 0;
+const volatile __s64 target_syscall = -1;
+
+/* The next sequence number of each CPU (.bss). */
+__u64 next_seq[MAX_CPUS];
+
+/* BTF anchors: the ring carries no type, so user space finds the record
+ * types by name in the object's BTF (typedmaps gen --type event). */
+struct event *unused_event __attribute__((unused));
+struct var_event *unused_var_event __attribute__((unused));
+struct var_record *unused_var_record __attribute__((unused));
+
+static __u64 take_seq(__u32 cpu)
+{
+	__u64 seq = next_seq[cpu & (MAX_CPUS - 1)];
+
+	next_seq[cpu & (MAX_CPUS - 1)] = seq + 1;
+	return seq;
+}
+
+/* Whether a sys_enter(struct pt_regs *regs, long id) is target_tgid's getppid(). */
+static int is_target_getppid(struct bpf_raw_tracepoint_args *ctx, __u32 *tgid)
+{
+	*tgid = bpf_get_current_pid_tgid() >> 32;
+	return target_tgid && *tgid == target_tgid && (__s64)ctx->args[1] == target_syscall;
+}
 
 #endif

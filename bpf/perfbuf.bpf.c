@@ -23,17 +23,8 @@ struct {
 	__uint(value_size, sizeof(__u32));
 } samples SEC(".maps");
 
-const volatile __u32 target_tgid = 0;
-const volatile __s64 target_syscall = -1;
-
 __u64 emitted;
 __u64 dropped;
-__u64 next_seq[MAX_CPUS];
-
-/* BTF anchors for user space (see ringbuf.bpf.c). */
-struct event *unused_event __attribute__((unused));
-struct var_event *unused_var_event __attribute__((unused));
-struct var_record *unused_var_record __attribute__((unused));
 
 struct loop_ctx {
 	void *ctx;
@@ -42,14 +33,6 @@ struct loop_ctx {
 	__u32 cpu;
 	__u32 tgid;
 };
-
-static __u64 take_seq(__u32 cpu)
-{
-	__u64 seq = next_seq[cpu & (MAX_CPUS - 1)];
-
-	next_seq[cpu & (MAX_CPUS - 1)] = seq + 1;
-	return seq;
-}
 
 static void count(long err)
 {
@@ -130,13 +113,11 @@ int emit(struct bpf_raw_tracepoint_args *ctx)
 SEC("raw_tp/sys_enter")
 int on_getppid(struct bpf_raw_tracepoint_args *ctx)
 {
-	__s64 id = (__s64)ctx->args[1];
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct loop_ctx lc = {.cpu = bpf_get_smp_processor_id(), .tgid = tgid};
+	struct loop_ctx lc = {.cpu = bpf_get_smp_processor_id()};
 
-	if (!target_tgid || tgid != target_tgid || id != target_syscall)
+	if (!is_target_getppid(ctx, &lc.tgid))
 		return 0;
-	emit_fixed(ctx, take_seq(lc.cpu), &lc, EV_SYSCALL, (__u32)id);
+	emit_fixed(ctx, take_seq(lc.cpu), &lc, EV_SYSCALL, (__u32)target_syscall);
 	return 0;
 }
 

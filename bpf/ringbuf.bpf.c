@@ -26,19 +26,9 @@ struct {
 	__uint(max_entries, 256 * 1024);
 } events SEC(".maps");
 
-const volatile __u32 target_tgid = 0;
-const volatile __s64 target_syscall = -1;
-
 __u64 emitted;
 __u64 dropped;
 __u64 discarded;
-__u64 next_seq[MAX_CPUS];
-
-/* BTF anchors: the ring carries no type, so user space finds the record
- * types by name in the object's BTF (typedmaps gen --type event). */
-struct event *unused_event __attribute__((unused));
-struct var_event *unused_var_event __attribute__((unused));
-struct var_record *unused_var_record __attribute__((unused));
 
 struct loop_ctx {
 	__u64 mode;
@@ -46,14 +36,6 @@ struct loop_ctx {
 	__u32 cpu;
 	__u32 tgid;
 };
-
-static __u64 take_seq(__u32 cpu)
-{
-	__u64 seq = next_seq[cpu & (MAX_CPUS - 1)];
-
-	next_seq[cpu & (MAX_CPUS - 1)] = seq + 1;
-	return seq;
-}
 
 static void emit_fixed(__u64 seq, struct loop_ctx *lc, __u32 kind, __u32 value, int discard)
 {
@@ -142,14 +124,11 @@ int emit(struct bpf_raw_tracepoint_args *ctx)
 SEC("raw_tp/sys_enter")
 int on_getppid(struct bpf_raw_tracepoint_args *ctx)
 {
-	/* sys_enter(struct pt_regs *regs, long id) */
-	__s64 id = (__s64)ctx->args[1];
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct loop_ctx lc = {.cpu = bpf_get_smp_processor_id(), .tgid = tgid};
+	struct loop_ctx lc = {.cpu = bpf_get_smp_processor_id()};
 
-	if (!target_tgid || tgid != target_tgid || id != target_syscall)
+	if (!is_target_getppid(ctx, &lc.tgid))
 		return 0;
-	emit_fixed(take_seq(lc.cpu), &lc, EV_SYSCALL, (__u32)id, 0);
+	emit_fixed(take_seq(lc.cpu), &lc, EV_SYSCALL, (__u32)target_syscall, 0);
 	return 0;
 }
 

@@ -124,6 +124,27 @@ def _mmap_error(exc: OSError, what: str) -> MapError:
     return error_from_errno(err, f"mmap {what}", detail=f"{os.strerror(err)} (mapping {what})")
 
 
+def _map_ring(fd: int, size: int, what: str, *, consumer: bool) -> tuple[mmap.mmap, mmap.mmap]:
+    """Map a BPF ring: (its consumer page, its producer page + data area mapped twice).
+
+    ``consumer``: this side moves the consumer position (RINGBUF), so the
+    consumer page is writable and the rest read-only; else (USER_RINGBUF)
+    the other way round, as the kernel allows each.
+    """
+    rw = mmap.PROT_READ | mmap.PROT_WRITE
+    try:
+        cons_mm = mmap.mmap(fd, PAGE, mmap.MAP_SHARED, rw if consumer else mmap.PROT_READ)
+    except OSError as exc:
+        raise _mmap_error(exc, f"the {what}'s consumer page") from None
+    try:
+        prot = mmap.PROT_READ if consumer else rw
+        data_mm = mmap.mmap(fd, PAGE + 2 * size, mmap.MAP_SHARED, prot, offset=PAGE)
+    except OSError as exc:
+        cons_mm.close()
+        raise _mmap_error(exc, f"the {what}'s data") from None
+    return cons_mm, data_mm
+
+
 def _equal_run(words: Any, first: int, count: int, width: int) -> int:
     """How many of ``count`` strided header words, read once, equal ``first``.
 
@@ -165,19 +186,9 @@ class RingbufReader:
     )
 
     def __init__(self, fd: int, size: int) -> None:
-        try:
-            cons_mm = mmap.mmap(fd, PAGE, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
-        except OSError as exc:
-            raise _mmap_error(exc, "the ring buffer's consumer page") from None
-        try:
-            data_mm = mmap.mmap(fd, PAGE + 2 * size, mmap.MAP_SHARED, mmap.PROT_READ, offset=PAGE)
-        except OSError as exc:
-            cons_mm.close()
-            raise _mmap_error(exc, "the ring buffer's data") from None
-        self._cons_mm = cons_mm
-        self._data_mm = data_mm
-        self._cons = memoryview(cons_mm).cast("Q")
-        whole = memoryview(data_mm)
+        self._cons_mm, self._data_mm = _map_ring(fd, size, "ring buffer", consumer=True)
+        self._cons = memoryview(self._cons_mm).cast("Q")
+        whole = memoryview(self._data_mm)
         self._prod = whole[:PAGE].cast("Q")
         self._u32 = whole[PAGE:].cast("I")
         whole.release()
@@ -419,21 +430,9 @@ class UserRingWriter:
     )
 
     def __init__(self, fd: int, size: int) -> None:
-        try:
-            cons_mm = mmap.mmap(fd, PAGE, mmap.MAP_SHARED, mmap.PROT_READ)
-        except OSError as exc:
-            raise _mmap_error(exc, "the user ring buffer's consumer page") from None
-        try:
-            data_mm = mmap.mmap(
-                fd, PAGE + 2 * size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE, offset=PAGE
-            )
-        except OSError as exc:
-            cons_mm.close()
-            raise _mmap_error(exc, "the user ring buffer's data") from None
-        self._cons_mm = cons_mm
-        self._data_mm = data_mm
-        self._cons = memoryview(cons_mm).cast("Q")
-        whole = memoryview(data_mm)
+        self._cons_mm, self._data_mm = _map_ring(fd, size, "user ring buffer", consumer=False)
+        self._cons = memoryview(self._cons_mm).cast("Q")
+        whole = memoryview(self._data_mm)
         self._prod = whole[:PAGE].cast("Q")
         self._data = whole[PAGE:]
         self._u32 = self._data.cast("I")

@@ -664,7 +664,32 @@ class RingBuffer(EventStream[bytes]):
         self._setup(handle, "RingBuffer", _open_ringbuf(handle, "RingBuffer"), select.EPOLLIN)
 
 
-class PerfBuffer(EventStream[bytes]):
+class _PerfLost:
+    """``lost`` and ``lost_by_cpu`` of a perf buffer (bytes or typed): a mixin."""
+
+    __slots__ = ()
+
+    _life: _Life
+    _reader: Any
+
+    @property
+    def lost(self) -> int:
+        """Samples the kernel dropped (their CPU's ring was full), over every CPU."""
+        return sum(self.lost_by_cpu)
+
+    @property
+    def lost_by_cpu(self) -> list[int]:
+        """Dropped samples per CPU (index = CPU number, one entry per possible CPU)."""
+        life = self._life
+        life.enter()
+        try:
+            counts: list[int] = self._reader.lost_by_cpu()
+            return counts
+        finally:
+            life.leave()
+
+
+class PerfBuffer(_PerfLost, EventStream[bytes]):
     """A BPF_MAP_TYPE_PERF_EVENT_ARRAY read as records of bytes, one ring per CPU.
 
     Opens a perf event with a ring of ``pages`` pages on every online CPU
@@ -690,26 +715,6 @@ class PerfBuffer(EventStream[bytes]):
 
     def __init__(self, handle: MapHandle, *, pages: int = 64) -> None:
         self._setup(handle, "PerfBuffer", _open_perf(handle, "PerfBuffer", pages), select.EPOLLIN)
-
-    @property
-    def lost(self) -> int:
-        """Samples the kernel dropped (their CPU's ring was full), over every CPU."""
-        return sum(self.lost_by_cpu)
-
-    @property
-    def lost_by_cpu(self) -> list[int]:
-        """Dropped samples per CPU (index = CPU number, one entry per possible CPU)."""
-        return _lost_by_cpu(self)
-
-
-def _lost_by_cpu(stream: EventStream[Any]) -> list[int]:
-    life = stream._life
-    life.enter()
-    try:
-        counts: list[int] = stream._reader.lost_by_cpu()
-        return counts
-    finally:
-        life.leave()
 
 
 # ---------------------------------------------------------------------------- groups

@@ -37,7 +37,7 @@ import errno as _errno
 import io
 import select
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Generic
 
 import construct as cs
@@ -45,7 +45,15 @@ import construct as cs
 from .._rings import Batch, perf_sample_size
 from ..codec import Codec, make_codec
 from ..errors import CodecError, MapFullError
-from ..events import EventStream, _framed, _open_perf, _open_ringbuf, _timeout, _UserRing
+from ..events import (
+    EventStream,
+    _framed,
+    _open_perf,
+    _open_ringbuf,
+    _PerfLost,
+    _timeout,
+    _UserRing,
+)
 from ..handle import MapHandle
 from ._base import V
 
@@ -58,6 +66,29 @@ Pending = deque[Any]
 
 
 # ---------------------------------------------------------------------------- decoders
+
+
+def _one_by_one(
+    buf: bytes, spans: list[tuple[int, int]], one: Callable[[bytes], Any], pending: Pending
+) -> None:
+    """Decode each record with ``one``; runs of good records and each error, in order.
+
+    A record ``one`` refuses becomes a CodecError carrying its raw bytes.
+    """
+    ok: list[Any] = []
+    for off, n in spans:
+        raw = buf[off : off + n]
+        try:
+            ok.append(one(raw))
+            continue
+        except CodecError as exc:
+            err = CodecError(exc.path, raw, exc.reason, action="decode")
+        if ok:
+            pending.append(ok)
+            ok = []
+        pending.append(err)
+    if ok:
+        pending.append(ok)
 
 
 class _Fixed(Generic[V]):
@@ -83,29 +114,18 @@ class _Fixed(Generic[V]):
         self._each(batch.buf, batch.sized(), pending)
 
     def _each(self, buf: bytes, spans: list[tuple[int, int]], pending: Pending) -> None:
-        size, want, dec = self.size, self.want, self.codec.decode
-        ok: list[V] = []
-        for off, n in spans:
-            raw = buf[off : off + n]
-            if n == want:
-                try:
-                    ok.append(dec(raw if n == size else raw[:size]))
-                    continue
-                except CodecError as exc:
-                    err = CodecError(exc.path, raw, exc.reason, action="decode")
-            else:
-                err = CodecError(
-                    "value",
-                    raw,
-                    f"the record is {n} bytes; the schema {self.name} needs {want}",
-                    action="decode",
-                )
-            if ok:
-                pending.append(ok)
-                ok = []
-            pending.append(err)
-        if ok:
-            pending.append(ok)
+        _one_by_one(buf, spans, self._one, pending)
+
+    def _one(self, raw: bytes) -> V:
+        n = len(raw)
+        if n != self.want:
+            raise CodecError(
+                "value",
+                raw,
+                f"the record is {n} bytes; the schema {self.name} needs {self.want}",
+                action="decode",
+            )
+        return self.codec.decode(raw if n == self.size else raw[: self.size])
 
     def encode_many(self, values: Sequence[V], stride: int) -> bytes:
         return self.codec.encode_strided(values, stride)
@@ -128,22 +148,7 @@ class _Variable(Generic[V]):
         self.split = _split(schema)
 
     def decode(self, batch: Batch, pending: Pending) -> None:
-        buf = batch.buf
-        one = self._one
-        ok: list[V] = []
-        for off, n in batch.sized():
-            raw = buf[off : off + n]
-            try:
-                ok.append(one(raw))
-                continue
-            except CodecError as exc:
-                err = CodecError(exc.path, raw, exc.reason, action="decode")
-            if ok:
-                pending.append(ok)
-                ok = []
-            pending.append(err)
-        if ok:
-            pending.append(ok)
+        _one_by_one(batch.buf, batch.sized(), self._one, pending)
 
     def _one(self, raw: bytes) -> V:
         split = self.split
@@ -289,7 +294,7 @@ class TypedRingBuffer(_Typed[V]):
         self._setup(handle, "TypedRingBuffer", opener, select.EPOLLIN)
 
 
-class TypedPerfBuffer(_Typed[V]):
+class TypedPerfBuffer(_PerfLost, _Typed[V]):
     """A BPF_MAP_TYPE_PERF_EVENT_ARRAY of ``V`` records, one perf ring per CPU.
 
     As :class:`~typedmaps.events.PerfBuffer` (``pages`` per CPU, a power of
@@ -315,22 +320,6 @@ class TypedPerfBuffer(_Typed[V]):
         opener = _open_perf(handle, "TypedPerfBuffer", pages)
         self._decoder = _decoder(value, perf=True)
         self._setup(handle, "TypedPerfBuffer", opener, select.EPOLLIN)
-
-    @property
-    def lost(self) -> int:
-        """Samples the kernel dropped (their CPU's ring was full), over every CPU."""
-        return sum(self.lost_by_cpu)
-
-    @property
-    def lost_by_cpu(self) -> list[int]:
-        """Dropped samples per CPU (index = CPU number, one entry per possible CPU)."""
-        life = self._life
-        life.enter()
-        try:
-            counts: list[int] = self._reader.lost_by_cpu()
-            return counts
-        finally:
-            life.leave()
 
 
 class TypedUserRingBuffer(_UserRing, Generic[V]):
