@@ -21,6 +21,7 @@ Loaded by mkdocs.yml (``extensions: [tools/griffe_rst.py:RstToMarkdown]``).
 from __future__ import annotations
 
 import ast
+import contextlib
 import html
 import re
 import textwrap
@@ -212,7 +213,9 @@ class RstToMarkdown(griffe.Extension):
                 continue
             seen.add(id(obj))
             if obj.docstring is not None:
-                obj.docstring.value = convert(pkg, obj, obj.docstring.value)
+                # An odd docstring the converter cannot follow is left as written.
+                with contextlib.suppress(ValueError, IndexError, KeyError):
+                    obj.docstring.value = convert(pkg, obj, obj.docstring.value)
             if isinstance(obj, griffe.Function):
                 for p in [p.name for p in obj.parameters]:
                     if p.startswith("_") and not p.startswith("__"):
