@@ -5,11 +5,12 @@ from __future__ import annotations
 import enum
 import os
 import re
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
 from .. import _ffi
 from .._args import fspath
-from ..errors import SizeMismatchError
+from .._pysafe import ENUM_RESERVED, Scope
+from ..errors import PathNotFoundError, SizeMismatchError
 from ..flags import MapType
 
 # construct is imported by the schema builders only, when first used: reading
@@ -19,11 +20,8 @@ if TYPE_CHECKING:
 
     from ._constructs import BitField
 
-from ._parse import _decode_types
+from ._parse import _decode_types, split_blob
 from ._types import (
-    _HDR,
-    _HDR_BE,
-    _MAGIC,
     INT_BOOL,
     INT_CHAR,
     INT_SIGNED,
@@ -41,8 +39,12 @@ from ._types import (
     Slot,
     _bits_mask,
 )
+from ._validate import MAX_DEPTH, check_types
 
 T = TypeVar("T")
+
+#: Largest type a schema is built for (a kernel map value is at most a few MiB).
+MAX_SCHEMA_SIZE: Final = 1 << 28
 
 
 class Btf:
@@ -66,6 +68,9 @@ class Btf:
     def from_kernel(cls, btf_id: int) -> Btf:
         """Load the BTF object with kernel id ``btf_id`` (needs CAP_SYS_ADMIN).
 
+        The kernel's BTF passed its verifier; it is checked again here (the
+        rules are the same, and what it allows is all handled).
+
         Raises:
             KeyNotFoundError: no BTF object has this id.
             MapError: other kernel or libbpf errors.
@@ -77,54 +82,62 @@ class Btf:
         return cls.parse(raw)
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike[str]) -> Btf:
+    def from_file(cls, path: str | os.PathLike[str] | bytes) -> Btf:
         """Load BTF from an ELF object (its ``.BTF`` section) or a raw BTF file.
+
+        The file is read by typedmaps itself, never blocking (a FIFO or a
+        device is refused, see :func:`typedmaps._elf.read_regular_file`), and
+        checked entirely (ELF structure, ``.BTF``, ``.BTF.ext``) before
+        anything is built from it; libbpf does not see it.
 
         Raises:
             PathNotFoundError: the file does not exist (a MapError and a
                 FileNotFoundError).
-            MapError: the file cannot be read or has no BTF (errno from libbpf).
+            ObjectError: the file cannot be read, is not a regular file, or
+                is a malformed ELF object (errno 4001).
+            BtfError: the BTF is malformed, or the object has none.
             ArgumentError: ``path`` is not a path or contains a NUL byte.
         """
+        from .._elf import MAX_OBJECT_SIZE, check_object, read_regular_file
+
         p = fspath(path, "path", "Btf.from_file")
-        op = f"load BTF from {os.fsdecode(p)}"
-        raw = _ffi.btf_raw("file", p, op)
-        return cls.parse(raw)
+        shown = os.fsdecode(p)
+        op = f"load BTF from {shown}"
+        data = read_regular_file(p, op, MAX_OBJECT_SIZE, not_found=PathNotFoundError)
+        if data[:4] != b"\x7fELF":
+            return cls.parse(data)
+        obj = check_object(data, op)
+        if obj.btf is None:
+            raise BtfError("btf", f"{shown} has no .BTF section (build it with clang -g)")
+        return obj.btf
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Btf:
-        """Load raw BTF bytes through libbpf's ``btf__new``, which validates them.
+        """Load raw BTF bytes: checked here first, then by libbpf's ``btf__new``.
 
         Raises:
+            BtfError: the bytes are not valid BTF (the message says why).
             MapError: libbpf rejects the bytes (EINVAL and friends).
         """
         blob = bytes(data)
+        cls.parse(blob)
         raw = _ffi.btf_raw("bytes", blob, "load BTF bytes")
         return cls.parse(raw)
 
     @classmethod
     def parse(cls, data: bytes) -> Btf:
-        """Decode raw BTF (header, type section, string section) in Python.
+        """Decode raw BTF (header, type section, string section) in Python, checking it.
+
+        The rules are the kernel BTF verifier's (see :mod:`typedmaps.btf`):
+        the header and sections, every record, then every reference between
+        types, with no recursion and no loop over more than the bytes hold.
 
         Raises:
-            BtfError: bad magic, truncated sections, or unknown kinds.
+            BtfError: the first rule the bytes break, naming the type id.
         """
-        if len(data) < _HDR.size:
-            raise BtfError("btf", f"{len(data)} bytes are too short for a BTF header")
-        hdr = _HDR.unpack_from(data)
-        order = "<"
-        if hdr[0] != _MAGIC:
-            hdr = _HDR_BE.unpack_from(data)
-            order = ">"
-            if hdr[0] != _MAGIC:
-                raise BtfError("btf", f"bad magic {data[:2].hex()}: not BTF")
-        _, _version, _flags, hdr_len, type_off, type_len, str_off, str_len = hdr
-        t0 = hdr_len + type_off
-        s0 = hdr_len + str_off
-        if t0 + type_len > len(data) or s0 + str_len > len(data):
-            raise BtfError("btf", "type or string section runs past the end of the data")
-        strings = data[s0 : s0 + str_len]
-        types = _decode_types(data[t0 : t0 + type_len], strings, order)
+        order, sec, strings = split_blob(bytes(data))
+        types = _decode_types(sec, strings, order)
+        check_types(types)
         return cls(types, strings)
 
     # -- lookups -------------------------------------------------------------
@@ -187,24 +200,32 @@ class Btf:
             return self.size_of(t.ref, path)
         raise BtfError(path, f"{self.describe(type_id)} has no size")
 
-    def describe(self, type_id: int) -> str:
-        """A C-like name for messages: ``struct wide_key``, ``__u32``, ``char[16]``."""
+    def describe(self, type_id: int, _depth: int = 0) -> str:
+        """A C-like name for messages: ``struct wide_key``, ``__u32``, ``char[16]``.
+
+        Pointers and arrays that refer to each other (which the kernel
+        allows) end in ``...`` after :data:`MAX_DEPTH` steps.
+        """
         if type_id == 0:
             return "void"
+        if _depth > MAX_DEPTH:
+            return "..."
         t = self.get(type_id)
         k = t.kind
         if k is Kind.ARRAY:
             dims = ""
-            while t.kind is Kind.ARRAY:
+            hops = 0
+            while t.kind is Kind.ARRAY and hops <= MAX_DEPTH:
                 dims += f"[{t.nelems}]"
                 t = self.get(t.elem)
-            return self.describe(t.id) + dims
+                hops += 1
+            return self.describe(t.id, _depth + 1) + dims
         if k is Kind.PTR:
-            return f"{self.describe(t.ref)} *"
+            return f"{self.describe(t.ref, _depth + 1)} *"
         if k in (Kind.CONST, Kind.VOLATILE, Kind.RESTRICT):
-            return f"{k.name.lower()} {self.describe(t.ref)}"
+            return f"{k.name.lower()} {self.describe(t.ref, _depth + 1)}"
         if k is Kind.TYPE_TAG:
-            return self.describe(t.ref)
+            return self.describe(t.ref, _depth + 1)
         if k in (Kind.STRUCT, Kind.UNION):
             return f"{k.name.lower()} {t.name or '(anon)'}"
         if k in (Kind.ENUM, Kind.ENUM64):
@@ -348,17 +369,25 @@ class Btf:
         """
         if type_id == 0:
             raise BtfError(path, "the type is void (BTF type id 0)")
-        schema = self._schema(type_id, path)
-        if size is not None:
+        # Sizes first: nothing is built for a type the map's bytes cannot hold.
+        try:
             got = self.size_of(type_id, path)
-            if got != size:
-                raise SizeMismatchError(
-                    f"{path} type {self.describe(type_id)} from BTF",
-                    got,
-                    size,
-                    "the map and its BTF disagree",
-                )
-        return schema
+        except BtfError:
+            self._schema(type_id, path)  # says what the type is and why it has no schema
+            raise
+        if size is not None and got != size:
+            raise SizeMismatchError(
+                f"{path} type {self.describe(type_id)} from BTF",
+                got,
+                size,
+                "the map and its BTF disagree",
+            )
+        if got > MAX_SCHEMA_SIZE:
+            raise BtfError(
+                path,
+                f"{self.describe(type_id)} is {got} bytes, over the {MAX_SCHEMA_SIZE} supported",
+            )
+        return self._schema(type_id, path)
 
     def _schema(self, type_id: int, path: str) -> cs.Construct[Any, Any]:
         cached = self._schemas.get(type_id)
@@ -387,14 +416,14 @@ class Btf:
         elif k in (Kind.ENUM, Kind.ENUM64):
             s = EnumInt(t.size, self.enum_signed(t), self.enum_class(type_id, path))
         elif k is Kind.ARRAY:
-            if t.nelems == 0:
-                raise BtfError(
-                    path + "[]", "a flexible (zero-length) array has no fixed size: not supported"
-                )
             if self.is_char_array(t):
                 s = CharArray(t.nelems)
             else:
-                s = cs.Array(t.nelems, self._schema(t.elem, path + "[]"))
+                # An array with no bytes (x[0], or elements of size 0) holds
+                # nothing: it decodes to [] however many elements it declares,
+                # so decoding never loops over more elements than bytes.
+                count = t.nelems if self.size_of(t.elem, path + "[]") else 0
+                s = cs.Array(count, self._schema(t.elem, path + "[]"))
         elif k is Kind.STRUCT:
             s = self._struct_schema(t, path)
         elif k is Kind.UNION:
@@ -417,6 +446,7 @@ class Btf:
 
         from ._constructs import BitField, BoolInt
 
+        check_int_bits(t, path)
         signed = bool(t.int_encoding & INT_SIGNED)
         if t.is_bitfield_int:
             return BitField(t.size, t.int_offset, t.int_bits, signed, consume=True)
@@ -436,7 +466,11 @@ class Btf:
             t = self.resolve(type_id)
             name = camel_case(t.name) if t.name else camel_case(path.replace(".", "_")) + "Enum"
             values = self.enum_values(t)
-            members = [(n, v) for n, v in values]
+            # Every enumerator name is accepted: names IntEnum reserves or
+            # refuses (mro, _missing_, name, value, "", duplicates, ...) get
+            # the same Python names typedmaps gen gives them.
+            py = Scope(ENUM_RESERVED, lead="E").claim_many([n for n, _ in values])
+            members = [(p, v) for p, (_, v) in zip(py, values, strict=True)]
             # A C enum with no enumerators is legal; IntEnum needs a body.
             made = enum.IntEnum(name, members, module=__name__)  # type: ignore[misc]
             cls = cast("type[enum.IntEnum]", made)
@@ -476,6 +510,8 @@ class Btf:
                     if b is None or (run and b[0] // 8 >= hi):
                         break
                     name = self.member_name(members, i)
+                    if not b[1]:
+                        raise BtfError(f"{path}.{name}", "a bitfield of 0 bits holds no value")
                     run.append(BitSpec(name, members[i].type_id, b[0] - lo * 8, b[1]))
                     hi = max(hi, (b[0] + b[1] + 7) // 8)
                     i += 1
@@ -527,6 +563,8 @@ class Btf:
             bf = self.bitfield(m, t.kflag)
             if bf is not None:
                 off, width = bf
+                if not width:
+                    raise BtfError(mpath, "a bitfield of 0 bits holds no value")
                 nbytes = (off + width + 7) // 8
                 if nbytes > t.size:
                     raise BtfError(mpath, f"bitfield runs past the union's {t.size} bytes")
@@ -630,10 +668,12 @@ class Btf:
             m = (1 << (8 * self.size_of(t.id))) - 1
         elif k is Kind.ARRAY:
             esz = self.size_of(t.elem)
-            em = self.mask(t.elem)
             m = 0
-            for i in range(t.nelems):
-                m |= em << (8 * esz * i)
+            if esz and t.nelems:
+                # the element's mask repeated nelems times, esz bytes apart: a
+                # geometric series, so no loop over the elements
+                stride = 8 * esz
+                m = self.mask(t.elem) * (((1 << (stride * t.nelems)) - 1) // ((1 << stride) - 1))
         elif k in (Kind.STRUCT, Kind.UNION):
             m = 0
             for mem in t.members:
@@ -660,6 +700,12 @@ def _fixed_ints(signed: bool) -> dict[int, cs.Construct[int, int]]:
     if signed:
         return {1: cs.Int8sl, 2: cs.Int16sl, 4: cs.Int32sl, 8: cs.Int64sl}
     return {1: cs.Int8ul, 2: cs.Int16ul, 4: cs.Int32ul, 8: cs.Int64ul}
+
+
+def check_int_bits(t: BtfType, path: str) -> None:
+    """Refuse an INT of 0 bits (the kernel accepts one): it has no value to read or write."""
+    if t.int_bits == 0:
+        raise BtfError(path, f"integer type {t.name!r} (id {t.id}) has 0 bits: it holds no value")
 
 
 def _void(path: str) -> cs.Construct[Any, Any]:

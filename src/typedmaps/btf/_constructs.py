@@ -700,11 +700,14 @@ class UnionMember(Construct[T | None, T | None], Generic[T]):
 
 
 def UnionRecord(dc_type: type[D]) -> DataclassStruct[D]:
-    """``DataclassStruct`` for a union record (what ``typedmaps gen`` writes for a union).
+    """``DataclassStruct`` for a record that is always given: a union, or a struct without members.
 
-    Every member of a union record may be None, so construct would treat
-    the record as buildable from nothing and construct-typing's ``csfield``
-    would refuse it. A union value is still always given: this marks it so.
+    Every member of a union record may be None (and a struct with no member
+    of its own has nothing to build), so construct would treat the record
+    as buildable from nothing and construct-typing's ``csfield`` would
+    refuse it. Such a value is still always given: this marks it so.
+    ``typedmaps gen`` writes it for unions and memberless structs; frozen
+    (key) records get a :class:`FrozenDataclassStruct`.
     """
     from ._records import FrozenDataclassStruct
 

@@ -159,6 +159,10 @@ def _fmt(btf: Btf, tid: int, data: bytes, path: str) -> Any:
             if text is not None:
                 return text
         esz = btf.size_of(t.elem, path)
+        if not esz:
+            # Elements without bytes: never loop over more elements than the
+            # data has bytes (bpftool would print all 2**31 of x[0x7fffffff]).
+            return []
         return [
             _fmt(btf, t.elem, data[i * esz : (i + 1) * esz], f"{path}[{i}]")
             for i in range(t.nelems)
@@ -190,6 +194,8 @@ def _fmt(btf: Btf, tid: int, data: bytes, path: str) -> Any:
 def _fmt_int(t: BtfType, data: bytes) -> Any:
     signed = bool(t.int_encoding & 1)
     if t.is_bitfield_int:
+        if not t.int_bits:
+            return 0  # an INT of 0 bits (the kernel accepts one) holds nothing
         raw = int.from_bytes(data[: t.size], "little") >> t.int_offset
         v = raw & ((1 << t.int_bits) - 1)
         if signed and v >> (t.int_bits - 1):
@@ -203,6 +209,8 @@ def _fmt_int(t: BtfType, data: bytes) -> Any:
 
 
 def _bits(btf: Btf, type_id: int, data: bytes, offset: int, width: int) -> int:
+    if not width:
+        return 0
     lo = offset // 8
     hi = (offset + width + 7) // 8
     v = (int.from_bytes(data[lo:hi], "little") >> (offset - lo * 8)) & ((1 << width) - 1)
