@@ -56,6 +56,7 @@ from typing import TYPE_CHECKING, Any, Final, Self
 from . import _ffi, _pins
 from . import memory as _memory
 from ._args import as_bytes, bad, check_bool, fspath
+from ._elf import FORMAT_ERRNO, MAX_OBJECT_SIZE, check_object, read_regular_file
 from ._ffi import NULL, ffi
 from ._life import UNBOUND, Lifetime, NoCopy
 from ._objbase import _bytes_arg, _capture_libbpf_log, _cstr, _object_error, _State, _u32
@@ -78,6 +79,22 @@ if TYPE_CHECKING:
 __all__ = ["BpfObject", "GlobalVariable", "Map"]
 
 _BTF_KIND_DATASEC: Final = 15
+#: libbpf keeps an object's name in a char[BPF_OBJ_NAME_LEN].
+_OBJ_NAME_LEN: Final = 16
+
+
+def _check_untrusted(data: bytes, op: str) -> None:
+    """The object's ELF structure, .BTF and .BTF.ext, checked before libbpf parses them.
+
+    Raises:
+        ObjectError: errno 4001 and what is wrong (malformed BTF included).
+    """
+    from .btf import BtfError
+
+    try:
+        check_object(data, op)
+    except BtfError as exc:
+        raise ObjectError(FORMAT_ERRNO, op, f"BPF object format invalid: .BTF: {exc}") from None
 
 
 def _pin_arg(path: object, argument: str, op: str) -> bytes:
@@ -847,9 +864,11 @@ class BpfObject(NoCopy):
                 ``__uint(pinning, LIBBPF_PIN_BY_NAME)`` (default /sys/fs/bpf).
 
         Raises:
-            ObjectError: the file is missing or unreadable (errno ENOENT,
-                EACCES ...) or not a BPF object (libbpf's errno 4001, "BPF
-                object format invalid"); ``.log`` holds libbpf's explanation.
+            ObjectError: the file is unreadable (EACCES ...), not a regular
+                file (a FIFO or device: EINVAL, never a wait) or not a valid
+                BPF object (errno 4001, "BPF object format invalid: " and the
+                rule it breaks, checked before libbpf sees the bytes);
+                ``.log`` holds libbpf's explanation where libbpf refused it.
             ObjectFileNotFoundError: the path does not exist (an ObjectError
                 and a FileNotFoundError).
             ArgumentError: a bad argument (not a path or bytes, a NUL byte in
@@ -872,27 +891,34 @@ class BpfObject(NoCopy):
             croot = ffi.new("char[]", fspath(pin_root_path, "pin_root_path", "open"))
             keep.append(croot)
             opts.pin_root_path = croot
-        buf: Any = None
         if isinstance(source, bytes | bytearray | memoryview):
             data = as_bytes(source, "source", "open")
             op = f"open {len(data)} bytes"
             if not data:
                 raise ObjectError(_errno.EINVAL, op, "empty buffer: not a BPF object")
-            # A copy libbpf may point into; kept alive until close().
-            buf = ffi.new("char[]", data)
-            with _capture_libbpf_log() as lines:
-                ptr = lib.bpf_object__open_mem(buf, len(data), opts)
-                err = ffi.errno
         elif isinstance(source, str | os.PathLike):
             path = fspath(source, "source", "open")
             op = f"open {os.fsdecode(path)}"
-            with _capture_libbpf_log() as lines:
-                ptr = lib.bpf_object__open_file(path, opts)
-                err = ffi.errno
+            # Read once, without blocking (no FIFO or device), and hand libbpf
+            # exactly the bytes that were checked: the file cannot change
+            # between the check and the parse.
+            data = read_regular_file(path, op, MAX_OBJECT_SIZE)
+            if name is None:
+                # libbpf's own default: the file name, cut to 15 bytes, then at a dot
+                base = os.path.basename(path)[: _OBJ_NAME_LEN - 1].split(b".", 1)[0]
+                cname = ffi.new("char[]", base)
+                keep.append(cname)
+                opts.object_name = cname
         else:
             raise bad("open", "source", source, "a path or the bytes of a BPF object file")
+        _check_untrusted(data, op)
+        # A copy libbpf may point into; kept alive until close().
+        buf: Any = ffi.new("char[]", data)
+        with _capture_libbpf_log() as lines:
+            ptr = lib.bpf_object__open_mem(buf, len(data), opts)
+            err = ffi.errno
         if ptr == NULL:
-            raise _object_error(err, op, lines, path=buf is None)
+            raise _object_error(err, op, lines)
         return cls(ptr, buf)
 
     # ------------------------------------------------------------------ attributes
