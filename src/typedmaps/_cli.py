@@ -18,22 +18,24 @@ output formats, where they differ from bpftool's, and the exit codes.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 import textwrap
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, NoReturn, TextIO
 
+from ._elf import FORMAT_ERRNO
 from .btf import Btf, BtfError, Kind
 from .btf.format import JObj, dumps
 from .errors import (
     ArgumentError,
     CodecError,
     KeyNotFoundError,
-    MapError,
     MapPermissionError,
     NotSupportedError,
+    ObjectError,
     PathNotFoundError,
     TypedMapsError,
 )
@@ -48,6 +50,9 @@ EXIT_USAGE: Final = 2
 EXIT_NOT_FOUND: Final = 3
 EXIT_PERMISSION: Final = 4
 EXIT_UNSUPPORTED: Final = 5
+EXIT_INTERRUPTED: Final = 130
+#: A bug in typedmaps (EX_SOFTWARE): an error that is none of the above.
+EXIT_INTERNAL: Final = 70
 
 #: Above this many possible entries, ``dump`` reports progress on a tty stderr.
 PROGRESS_THRESHOLD: Final = 10_000
@@ -353,13 +358,32 @@ def cmd_export(args: argparse.Namespace, err: TextIO) -> int:
 def cmd_gen(args: argparse.Namespace, out: TextIO) -> int:
     from .codegen import generate_module
 
+    # all of it, before any output
     text = generate_module(args.object, module_doc=None, types=args.types or ())
     if args.output and args.output != "-":
-        with open(args.output, "w") as f:
-            f.write(text)
+        write_output(args.output, text)
     else:
         out.write(text)
     return EXIT_OK
+
+
+def write_output(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` without ever blocking in open().
+
+    O_NONBLOCK makes opening a FIFO that no one reads fail (ENXIO) instead of
+    waiting for a reader; the flag is then cleared, so that a real reader
+    (``-o /dev/stdout`` into a pipe) is written to normally.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
+    fd = os.open(path, flags, 0o666)
+    try:
+        os.set_blocking(fd, True)
+        data = text.encode()
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
 
 
 # ---------------------------------------------------------------------------- main
@@ -579,51 +603,89 @@ def build_parser() -> argparse.ArgumentParser:
 
 def exit_code(exc: BaseException) -> int:
     """The exit status for an error (docs/cli.md lists them)."""
-    if isinstance(exc, UsageError):
+    if isinstance(exc, UsageError | ArgumentError):
         return EXIT_USAGE
-    if isinstance(exc, KeyNotFoundError | FileNotFoundError):
-        return EXIT_NOT_FOUND
-    if isinstance(exc, MapPermissionError):
-        return EXIT_PERMISSION
     if isinstance(exc, NotSupportedError | BtfError):
         return EXIT_UNSUPPORTED
-    if isinstance(exc, CodecError | ArgumentError):
+    if isinstance(exc, CodecError):
         return EXIT_USAGE
-    if isinstance(exc, MapError):
+    if isinstance(exc, ObjectError) and exc.errno == FORMAT_ERRNO:
+        return EXIT_UNSUPPORTED  # a malformed object file
+    if isinstance(exc, KeyNotFoundError | FileNotFoundError):
+        return EXIT_NOT_FOUND
+    if isinstance(exc, MapPermissionError | PermissionError):
+        return EXIT_PERMISSION
+    if isinstance(exc, OSError):
+        if exc.errno == errno.ENOENT:
+            return EXIT_NOT_FOUND
+        if exc.errno in (errno.EPERM, errno.EACCES):
+            return EXIT_PERMISSION
+    if isinstance(exc, TypedMapsError | OSError):
         return EXIT_ERROR
-    return EXIT_ERROR
+    return EXIT_INTERNAL
+
+
+def one_line(text: str) -> str:
+    """``text`` as one printable line: every control character escaped, newlines too.
+
+    An error message can quote a path, a map or a type name, all chosen by
+    someone else: escaping keeps them from writing terminal escape sequences
+    or extra lines into the user's terminal.
+    """
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+
+
+def _message(exc: BaseException) -> str:
+    """What the one line says: an ObjectError without the libbpf log it carries."""
+    if isinstance(exc, ObjectError):
+        return f"{exc.strerror} [errno {exc.errno}]"
+    return str(exc)
+
+
+def run(command: str, action: Callable[[], int], err: TextIO) -> int:
+    """Run one command: every failure becomes one line on ``err`` and an exit status.
+
+    Every subcommand goes through here, so none of them prints a traceback:
+    errors of the typedmaps tree and OS errors get their status from
+    :func:`exit_code`; a closed stdout (``| head``) is success; Ctrl-C is 130;
+    anything else is a bug in typedmaps, reported as such (status 70).
+    """
+    try:
+        return action()
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_OK
+    except KeyboardInterrupt:
+        err.write("\n")
+        return EXIT_INTERRUPTED
+    except (TypedMapsError, OSError) as exc:
+        err.write(f"typedmaps {command}: {one_line(_message(exc))}\n")
+        return exit_code(exc)
+    except Exception as exc:  # the last line of defence: never a traceback
+        shown = one_line(f"{type(exc).__name__}: {exc}")
+        err.write(f"typedmaps {command}: internal error (a bug in typedmaps): {shown}\n")
+        return EXIT_INTERNAL
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (errors go to stderr, no traceback)."""
     args = build_parser().parse_args(argv)
     out, err = sys.stdout, sys.stderr
-    try:
-        if args.command == "list":
-            return cmd_list(args, out)
-        if args.command == "show":
-            return cmd_show(args, out)
-        if args.command == "dump":
-            return cmd_dump(args, out, err)
-        if args.command == "export":
-            return cmd_export(args, err)
-        if args.command == "events":
-            from ._events_cli import cmd_events
+    commands: dict[str, Callable[[], int]] = {
+        "list": lambda: cmd_list(args, out),
+        "show": lambda: cmd_show(args, out),
+        "dump": lambda: cmd_dump(args, out, err),
+        "export": lambda: cmd_export(args, err),
+        "events": lambda: _cmd_events(args, out, err),
+        "gen": lambda: cmd_gen(args, out),
+    }
+    return run(args.command, commands[args.command], err)
 
-            return cmd_events(args, out, err, open_map)
-        return cmd_gen(args, out)
-    except TypedMapsError as exc:
-        err.write(f"typedmaps {args.command}: {exc}\n")
-        return exit_code(exc)
-    except OSError as exc:  # writing the output file, a closed pipe
-        if isinstance(exc, BrokenPipeError):
-            _silence_stdout()
-            return EXIT_OK
-        err.write(f"typedmaps {args.command}: {exc}\n")
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        err.write("\n")
-        return 130
+
+def _cmd_events(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from ._events_cli import cmd_events
+
+    return cmd_events(args, out, err, open_map)
 
 
 def _silence_stdout() -> None:
