@@ -245,7 +245,7 @@ def _corpus_btf(names: list[str | bytes]) -> BtfBuilder:
     defs: list[tuple[str | bytes, str | int, int, int, int]] = []
     for name in names:
         key, value = _bundle(b, name, u8, u16, u32)
-        defs.append((name, "hash", key, value, 4))
+        defs.append((name or "m", "hash", key, value, 4))  # a map (a VAR) needs a name
     b.maps(defs)
     return b
 
@@ -263,6 +263,11 @@ def _c_names_btf() -> BtfBuilder:
     fields.append(("nothing", empty, 32 * (n + 1)))
     cube = b.array(b.array(b.array(u8, 4), 3), 2)
     fields.append(("cube", cube, 32 * (n + 2)))
+    # no bytes at all: an empty struct, 2**31 - 1 of them, a zero-length array
+    empty = b.struct_("empty", 0, [])
+    end = 32 * (n + 2) + 8 * 24
+    fields += [("nothing", empty, end), ("many", b.array(empty, 0x7FFFFFFF), end)]
+    fields.append(("flex", b.array(u8, 0), end))
     size = 4 * (n + 2) + 24
     defs: list[tuple[str | bytes, str | int, int, int, int]] = []
     for sname in C_STRUCT_NAMES:

@@ -77,6 +77,7 @@ from .btf import (
     PadSlot,
     named_type,
 )
+from .btf._btf import check_int_bits
 from .flags import MapType
 
 __all__ = ["IMPORTABLE", "LINE", "Generator", "generate", "generate_module", "py_name"]
@@ -282,6 +283,8 @@ class Generator:
     blocks: list[str] = field(default_factory=list)
     uses: set[str] = field(default_factory=set)
     exported: list[str] = field(default_factory=list)
+    #: records without a member of their own (``struct empty {}``, only padding)
+    memberless: set[int] = field(default_factory=set)
 
     # -- key records -------------------------------------------------------
 
@@ -361,7 +364,10 @@ class Generator:
             return self._array(t, hint, path, frozen)
         if k in _RECORD_KINDS:
             cls = self.record(t, hint, path)
-            if k is Kind.UNION:
+            if k is Kind.UNION or t.id in self.memberless:
+                # construct would take a record whose fields all build from
+                # nothing (a union's default to None; an empty struct has none)
+                # as buildable from None, and csfield() refuses those.
                 self.uses.add("UnionRecord")
                 return Typ(cls, f"UnionRecord({cls})")
             wrap = "FrozenDataclassStruct" if t.id in self.frozen else "DataclassStruct"
@@ -378,21 +384,21 @@ class Generator:
         return Typ(ann, expr)
 
     def _array(self, t: BtfType, hint: str, path: str, frozen: bool) -> Typ:
-        if t.nelems == 0:
-            raise BtfError(
-                path + "[]", "a flexible (zero-length) array has no fixed size: not supported"
-            )
         if self.btf.is_char_array(t):
             self.uses.add("CharBytes")
             return Typ("bytes", f"CharBytes({t.nelems})")
         elem = self.typ(t.elem, hint, path + "[]", frozen=frozen)
+        # An array without bytes (x[0], or elements of size 0) is always empty,
+        # as typedmaps.btf decodes it.
+        count = t.nelems if self.btf.size_of(t.elem, path + "[]") else 0
         if frozen:
             self.uses.add("TupleArray")
-            return Typ(f"tuple[{elem.ann}, ...]", f"TupleArray({t.nelems}, {elem.expr})")
+            return Typ(f"tuple[{elem.ann}, ...]", f"TupleArray({count}, {elem.expr})")
         self.uses.add("ListArray")
-        return Typ(f"list[{elem.ann}]", f"ListArray({t.nelems}, {elem.expr})")
+        return Typ(f"list[{elem.ann}]", f"ListArray({count}, {elem.expr})")
 
     def _int(self, t: BtfType, path: str) -> Typ:
+        check_int_bits(t, path)
         signed = bool(t.int_encoding & 1)
         if t.is_bitfield_int:
             self.uses.add("BitField")
@@ -466,8 +472,8 @@ class Generator:
         deco = "@dataclasses.dataclass(frozen=True)" if frozen else "@dataclasses.dataclass"
         lines = [deco, f"class {name}(DataclassMixin):", *docstring(doc, "    "), ""]
         lines += _assign("    ", "__c_name__", literal(t.name))
-        lines.append("")
-        lines += body
+        if body:
+            lines += ["", *body]
         self.uses.update({"dataclasses", "DataclassMixin"})
         self.blocks.append("\n".join(lines))
         return name
@@ -546,6 +552,8 @@ class Generator:
             lead="f",
         )
         chosen = scope.claim_many([m.c_name for m in members if not m.stem])
+        if not chosen:
+            self.memberless.add(t.id)
         names = iter(chosen)
         lines: list[str] = []
         for m in members:
