@@ -90,6 +90,8 @@ def test_docs_list_every_command_and_the_same_exit_codes() -> None:
         _cli.EXIT_NOT_FOUND,
         _cli.EXIT_PERMISSION,
         _cli.EXIT_UNSUPPORTED,
+        _cli.EXIT_INTERNAL,
+        _cli.EXIT_INTERRUPTED,
     }
     assert documented == codes
     epilog = _cli.build_parser().epilog or ""

@@ -471,7 +471,8 @@ def build_parser() -> argparse.ArgumentParser:
         "  typedmaps dump name:flows --json\n"
         "  typedmaps COMMAND --help     # what a command does, its options and examples\n\n"
         "exit codes: 0 ok, 1 kernel or libbpf error, 2 usage, 3 not found,\n"
-        "  4 permission denied, 5 not supported",
+        "  4 permission denied, 5 not supported or malformed input,\n"
+        "  70 internal error (a bug in typedmaps), 130 interrupted",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
