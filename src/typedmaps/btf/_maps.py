@@ -150,6 +150,8 @@ def _flexible_tail(btf: Btf, t: BtfType, path: str) -> cs.Construct[Any, Any] | 
     arr = btf.resolve(last.type_id)
     if arr.kind is not Kind.ARRAY or arr.nelems != 0 or last.bit_offset % 8:
         return None
+    if not btf.size_of(arr.elem, path):
+        return None  # elements without bytes: a greedy tail would never end; it is []
     import construct as cs  # only here: reading BTF alone never loads construct
 
     offset = last.bit_offset // 8
