@@ -250,6 +250,17 @@ def test_zero_size_arrays_of_2_31_elements_do_not_hang() -> None:
     _quick(lambda: generate(btf))
 
 
+def test_formatting_reads_no_more_elements_than_bytes() -> None:
+    """A 2**31-element array given 8 bytes (a short value, a DATASEC of size 0) formats at once."""
+    b = BtfBuilder()
+    big = b.array(b.int_("char", 1, signed=True), 0x7FFFFFFF)
+    words = b.array(_u32(b), 0x3FFFFFFF)
+    btf = Btf.parse(b.bytes())
+    assert _quick(lambda: format_type(btf, words, bytes(8))) == [0, 0]
+    assert _quick(lambda: format_type(btf, big, b"\x01" * 8)) == [1] * 8
+    assert _quick(lambda: format_type(btf, big, b"")) == []
+
+
 def test_loops_through_pointers_are_fine() -> None:
     """struct nla_policy style self-reference, and a pointer to an array of itself."""
     b = BtfBuilder()

@@ -163,9 +163,10 @@ def _fmt(btf: Btf, tid: int, data: bytes, path: str) -> Any:
             # Elements without bytes: never loop over more elements than the
             # data has bytes (bpftool would print all 2**31 of x[0x7fffffff]).
             return []
+        # Only the elements the bytes hold (a short value, a DATASEC's size 0).
+        count = min(t.nelems, len(data) // esz)
         return [
-            _fmt(btf, t.elem, data[i * esz : (i + 1) * esz], f"{path}[{i}]")
-            for i in range(t.nelems)
+            _fmt(btf, t.elem, data[i * esz : (i + 1) * esz], f"{path}[{i}]") for i in range(count)
         ]
     if k in (Kind.STRUCT, Kind.UNION):
         obj = JObj()
