@@ -318,13 +318,12 @@ def read_regular_file(
             directory) or is larger than ``limit`` (EFBIG).
         not_found: the path does not exist (ENOENT).
     """
-    p = path
     flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
     try:
-        fd = os.open(p, flags)
+        fd = os.open(path, flags)
     except OSError as exc:
         if exc.errno == _errno.ENOENT:
-            raise not_found(exc.errno, operation, exc.strerror) from None
+            raise not_found(exc.errno, operation, os.strerror(exc.errno)) from None
         raise ObjectError(exc.errno or _errno.EIO, operation, exc.strerror) from None
     try:
         st = os.fstat(fd)

@@ -569,10 +569,12 @@ class _Gen:
     def array(self, t: BtfType, at: _At) -> list[_Part]:
         btf = self.btf
         epath = at.path + "[]"
-        if t.nelems == 0:
-            raise BtfError(epath, "a flexible (zero-length) array has no fixed size: not supported")
         n = t.nelems
         esz = btf.size_of(t.elem, epath)
+        if not n or not esz:
+            # No bytes (x[0], or 2**31 - 1 empty structs): [], as format_type
+            # writes it, never a loop over elements that hold nothing.
+            return ["[]"]
         self.add_elements(n, at.path)
         if btf.is_char_array(t):
             self.scalar(t.elem, epath)  # the element's checks
