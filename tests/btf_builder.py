@@ -105,7 +105,7 @@ class BtfBuilder:
     def var(self, name: str | bytes, target: int, linkage: int = 1) -> int:
         return self.add(name, Kind.VAR, 0, target, linkage)
 
-    def datasec(self, name: str, entries: list[tuple[int, int, int]], size: int = 0) -> int:
+    def datasec(self, name: str | bytes, entries: list[tuple[int, int, int]], size: int = 0) -> int:
         """A DATASEC: entries as (VAR id, offset, size)."""
         flat: list[int] = []
         for v, off, sz in entries:

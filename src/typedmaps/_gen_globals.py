@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
-from ._pysafe import Scope, c_quote, comment_lines, literal
+from ._pysafe import c_quote, comment_lines, literal
 from .btf import Btf, BtfError, Kind
 
 if TYPE_CHECKING:
@@ -37,6 +37,11 @@ __all__ = ["DATA_SECTIONS", "add_globals", "is_data_section"]
 
 #: The sections libbpf makes a map of (besides custom .data.* / .rodata.*).
 DATA_SECTIONS: Final = (".data", ".bss", ".rodata", ".kconfig")
+
+
+#: Names typing.Protocol keeps in a protocol class's namespace (dunders are
+#: never members anyway: they get a lead letter).
+_PROTOCOL_RESERVED: Final = ("_is_protocol", "_is_runtime_protocol", "_abc_impl")
 
 
 def is_data_section(name: str) -> bool:
@@ -51,6 +56,11 @@ def _frozen(section: str) -> bool:
 def _fit(line: str, width: int) -> str:
     """A generated line, told to ruff when no layout can bring it within the line length."""
     return line if len(line) <= width else line + "  # noqa: E501  # fmt: skip"
+
+
+def _fit_noqa(line: str, width: int) -> str:
+    """A line inside a ``fmt: off`` block, told to the line-length check when too long."""
+    return line if len(line) <= width else line + "  # noqa: E501"
 
 
 def add_globals(g: Generator, btf: Btf, stem: str) -> bool:
@@ -96,7 +106,7 @@ def add_globals(g: Generator, btf: Btf, stem: str) -> bool:
 
     from .codegen import LINE, docstring
 
-    attrs = Scope({"__c_name__"}, lead="f").claim_many([m[0] for m in members])
+    attrs = g.member_scope((*_PROTOCOL_RESERVED, spec)).claim_many([m[0] for m in members])
     src = c_quote(stem) if stem else "the object"
     for cls, loaded in ((loaded_cls, True), (open_cls, False)):
         when = "once loaded" if loaded else "before load (the values the program starts with)"
@@ -121,8 +131,13 @@ def add_globals(g: Generator, btf: Btf, stem: str) -> bool:
     # and construct's classes cannot be subscripted at run time.
     body = [f"{spec}: dict[str, tuple[str, Any]] = {{"]
     for (c_name, _, _, expr, _), attr in zip(members, attrs, strict=True):
-        body.append(_fit(f"    {literal(attr)}: ({literal(c_name)}, {expr}),", LINE))
+        body.append(f"    {literal(attr)}: ({literal(c_name)}, {expr}),")
     body.append("}")
+    if any(len(line) > LINE for line in body):
+        # Entries too long for one line (long C names, deep types): ruff
+        # format would split them, and `fmt: skip` is not for lines inside
+        # an expression, so the whole table is left as written.
+        body = ["# fmt: off", *[_fit_noqa(line, LINE) for line in body], "# fmt: on"]
     g.uses.update({"cs", "Any"})
     g.blocks.append("\n".join(body))
     for fname, cls, loaded in ((bind, loaded_cls, True), (bind_open, open_cls, False)):

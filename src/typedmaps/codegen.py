@@ -545,12 +545,8 @@ class Generator:
             self.uses.add("OverlayEnd")
             hidden("_end", f"OverlayEnd({t.size})")
         # Field names: after the member types, so every class the body names
-        # exists; a field never takes a module-level name (it would shadow it
-        # for the lines after it in the class body).
-        scope = Scope(
-            reserved_names() | set(self.names.values()) | set(self.exported) | set(_FIELD_RESERVED),
-            lead="f",
-        )
+        # exists.
+        scope = self.member_scope()
         chosen = scope.claim_many([m.c_name for m in members if not m.stem])
         if not chosen:
             self.memberless.add(t.id)
@@ -567,6 +563,17 @@ class Generator:
                 lines += comment_lines(f"C name: {c_quote(m.c_name)}", "    ")
             lines += _field(py, m.ann, m.value)
         return lines
+
+    def member_scope(self, extra: Iterable[str] = ()) -> Scope:
+        """The scope of the names inside a class body (fields, Protocol members).
+
+        A member never takes a module-level name (it would shadow it for the
+        lines after it in the class body, annotations included), nor one of
+        :data:`_FIELD_RESERVED` or ``extra``. Claim it after every class the
+        body names has been claimed.
+        """
+        taken = reserved_names() | set(self.names.values()) | set(self.exported)
+        return Scope(taken | set(_FIELD_RESERVED) | set(extra), lead="f")
 
     def _tail_member(self, t: BtfType) -> BtfMember | None:
         """The last member of a struct when it is a flexible (zero-length) array."""
@@ -598,7 +605,7 @@ class Generator:
         self.exported.append(const)
         use = "TypedRingBuffer(handle, value=...)" if target.kind in _RECORD_KINDS else "a field"
         lines = comment_lines(f"{c_quote(name)} as a schema, e.g. for {use}.")
-        self.blocks.append("\n".join([*lines, f"{const} = {typ.expr}"]))
+        self.blocks.append("\n".join([*lines, *statement("", const, typ.expr)]))
 
     # -- the module ------------------------------------------------------------
 
@@ -742,10 +749,19 @@ def docstring(text: str, indent: str) -> list[str]:
 
 
 def _assign(indent: str, name: str, value: str) -> list[str]:
+    """``name = value`` for an atom ``value`` (a literal), laid out as ruff format does.
+
+    A line too long is parenthesised when that makes the value fit; a value
+    that fits nowhere stays on the line, told to the line-length check.
+    (ruff format leaves ``# noqa`` comments out of its measure.)
+    """
     line = f"{indent}{name} = {value}"
-    if len(line) > LINE:
-        line += "  # noqa: E501"
-    return [line]
+    if len(line) <= LINE:
+        return [line]
+    inner = f"{indent}    {value}"
+    if len(inner) <= LINE:
+        return [f"{indent}{name} = (", inner, f"{indent})"]
+    return [line + "  # noqa: E501"]
 
 
 #: Annotations ruff's RUF009 takes as immutable (a call as their default is fine).
@@ -757,20 +773,27 @@ def _immutable(ann: str) -> bool:
 
 
 def _field(name: str, ann: str, value: str) -> list[str]:
-    """``name: ann = value`` in a class body, laid out as ruff format lays it out.
+    """``name: ann = value`` in a class body (see :func:`statement`)."""
+    return statement("    ", f"{name}: {ann}", value)
+
+
+def statement(indent: str, target: str, value: str) -> list[str]:
+    """``target = value`` for a call ``value``, laid out as ruff format lays it out.
 
     A statement that no layout brings within the line length (very deep
     arrays, very long names) is written on one line that ruff format and
     the line-length check are told to leave alone.
     """
-    line = f"    {name}: {ann} = {value}"
+    line = f"{indent}{target} = {value}"
     if len(line) <= LINE:
         return [line]
+    if "(" not in value or not value.endswith(")"):
+        return _assign(indent, target, value)
     func, _, args = value.partition("(")
-    first = f"    {name}: {ann} = {func}("
-    inner = f"        {args[:-1]}"
+    first = f"{indent}{target} = {func}("
+    inner = f"{indent}    {args[:-1]}"
     if len(first) <= LINE and len(inner) <= LINE:
-        return [first, inner, "    )"]
+        return [first, inner, f"{indent})"]
     return [line + "  # noqa: E501  # fmt: skip"]
 
 
