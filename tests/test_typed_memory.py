@@ -12,6 +12,7 @@ a live TypedMap.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import struct
 import threading
 from collections.abc import Callable
@@ -70,23 +71,44 @@ def _outcome(f: Callable[[], Any]) -> Any:
         return ("err", type(exc), getattr(exc, "errno", None), str(exc))
 
 
-KEYS: list[Any] = [0, 1, 5, 6, 7, 2**32 - 1, 2**32, -1, True, 1.0, "1", None, b"\x01\0\0\0"]
+class _Index:
+    """Not an int, but usable as one (``__index__``), as numpy's integers are."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __index__(self) -> int:
+        return self.n
+
+
+class _Shade(enum.IntEnum):
+    DARK = 2
+
+
+KEYS: list[Any] = [0, 1, 5, 6, 7, 2**32 - 1, 2**32, 2**70, -1, True, 1.0, "1", None]
+KEYS += [b"\x01\0\0\0", _Index(3), _Index(-1), _Shade.DARK]
+
+
+def _edge_keys(entries: int) -> list[int]:
+    """Keys around max_entries and its negatives (the offset table's two halves)."""
+    return [entries - 1, entries, 2 * entries - 1, 2 * entries, -entries, -2 * entries - 1]
 
 
 @pytest.mark.parametrize(
-    ("key_schema", "value_size", "value"),
+    ("key_schema", "value_size", "value", "entries"),
     [
-        (cs.Int32ul, 12, DataclassStruct(Odd)),
-        (cs.Int32sl, 16, DataclassStruct(Slot)),
-        (cs.Int32ub, 8, cs.Int64sl),  # a key schema that is not the native index
-        (cs.Bytes(4), 4, cs.Bytes(4)),
-        (cs.Int32ul, 8, cs.Struct("lo" / cs.Int32ul, "hi" / cs.Int16sl, cs.Padding(2))),
+        (cs.Int32ul, 12, DataclassStruct(Odd), 6),
+        (cs.Int32sl, 16, DataclassStruct(Slot), 6),
+        (cs.Int32ub, 8, cs.Int64sl, 6),  # a key schema that is not the native index
+        (cs.Bytes(4), 4, cs.Bytes(4), 6),
+        (cs.Int32ul, 8, cs.Struct("lo" / cs.Int32ul, "hi" / cs.Int16sl, cs.Padding(2)), 6),
+        (cs.Int32ul, 12, DataclassStruct(Odd), 8193),  # too big for the offset table
     ],
 )
 def test_same_semantics_as_the_syscall_path(
-    make_map: MakeMap, key_schema: Any, value_size: int, value: Any
+    make_map: MakeMap, key_schema: Any, value_size: int, value: Any, entries: int
 ) -> None:
-    mh, sh = _pair(make_map, value_size)
+    mh, sh = _pair(make_map, value_size, entries)
     m = tm.TypedMap(mh, key=key_schema, value=value)
     s = tm.TypedMap(sh, key=key_schema, value=value)
     assert "via memory" in repr(m)
@@ -94,7 +116,7 @@ def test_same_semantics_as_the_syscall_path(
     codec = m.value_codec
     good = codec.decode(bytes(range(1, value_size + 1)))
     bad_values: list[Any] = [None, "x", 2**70, -(2**70)]
-    keys = KEYS
+    keys = KEYS + _edge_keys(entries)
     if isinstance(key_schema, cs.Bytes):
         keys = [b"\x01\0\0\0", b"\x07\0\0\0", b"\x01", 1, "x", None]
     for k in keys:
@@ -274,6 +296,8 @@ def test_element_access_makes_no_syscall(bpf: None) -> None:
             b: int = csfield(cs.Int64sl)
 
         r = tm.TypedMap(h, key=cs.Int32ul, value=DataclassStruct(Rec))
+        plain = tm.MapHandle.create(tm.MapType.ARRAY, key_size=4, value_size=16, max_entries=64)
+        s = tm.TypedMap(plain, key=cs.Int32ul, value=DataclassStruct(Rec))
     """
     measured = """
         rec = Rec(0, 0)
@@ -286,3 +310,6 @@ def test_element_access_makes_no_syscall(bpf: None) -> None:
     """
     count, lines = bpf_calls(setup, measured)
     assert count == 0, lines
+    # The counter counts: the same reads on the syscall path make one bpf() call each.
+    count, _ = bpf_calls(setup, "for i in range(40): s[i % 64]")
+    assert count == 40

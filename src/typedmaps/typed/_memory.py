@@ -4,9 +4,12 @@ When a :class:`~typedmaps.TypedMap` is made over an open mmapable ARRAY,
 :func:`adopt` maps the array (:func:`typedmaps.memory.handle_mapping`) and
 gives the instance a class of its own whose element methods are generated
 for this map: ``m[i]``, ``m.get(i)``, ``i in m`` and, when the mapping is
-writable, ``m[i] = v`` compute the element's offset, check the index
-against max_entries and decode with ``struct.Struct.unpack_from`` at that
-offset, bound once, followed by the schema's fast-plan statements inline.
+writable, ``m[i] = v`` find the element's offset (for an int key, one
+index into a table of the offsets, or a range check on big arrays) and
+decode with ``struct.Struct.unpack_from`` at that offset, bound once,
+followed by the schema's fast-plan statements inline. Every other key
+takes the general path: the key schema encodes it, as the syscall path
+does.
 Full reads (``items()``, ``values()``) slice the memory instead of
 BPF_MAP_LOOKUP_BATCH, and ``clear()`` zeroes it.
 
@@ -122,27 +125,24 @@ def _index_key(codec_schema: object) -> bool:
 
 _GET = """
 def __getitem__(self, key):
-    if {fast}:
-        off = key * _ST
-    else:
+    {find}
+    if off < 0:
         off = _offset(self, key)
         if off < 0:
             raise _not_found("lookup", key)
 {read_getitem}
 
 def get(self, key, default=None, /):
-    if {fast}:
-        off = key * _ST
-    else:
+    {find}
+    if off < 0:
         off = _offset(self, key)
         if off < 0:
             return default
 {read_get}
 
 def __contains__(self, key):
-    if {fast}:
-        off = key * _ST
-    else:
+    {find}
+    if off < 0:
         off = _offset(self, key)
         if off < 0:
             return False
@@ -152,6 +152,23 @@ def __contains__(self, key):
         return _lost(self, "__contains__", key)
     return True
 """
+
+#: How ``off`` is found for an int key, before the general path (``_offset``):
+#: a table of the offsets (indexing it is what struct.pack does with the key:
+#: exact ints, bools and ``__index__`` alike; -1 past max_entries and for
+#: negative keys, which index the second half), a range check for arrays too
+#: big for a table, or nothing for keys that are not the native index.
+_FIND_TABLE = """try:
+        off = _OFF[key]
+    except Exception:
+        off = -1"""
+_FIND_RANGE = """if key.__class__ is _int and 0 <= key < _N:
+        off = key * _ST
+    else:
+        off = -1"""
+_FIND_NONE = "off = -1"
+#: Arrays up to this many elements get the table (about 44 bytes an element).
+_TABLE_MAX: Final = 8192
 
 _READ_FAST = """    try:
         {target} = _unpack_from(_mv, off)
@@ -170,14 +187,14 @@ _READ_SLOW = """    return _decode_at(self, off, {again})
 
 _SET = """
 def __setitem__(self, key, value):
-    if {fast}:
-        off = key * _ST
-        data = _ev(value)
-    else:
+    {find}
+    if off < 0:
         off = _offset(self, key)
         data = _ev(value)
         if off < 0:
             raise _out_of_range(key)
+    else:
+        data = _ev(value)
     try:
         _mv[off:off + _VS] = data
     except _ValueError:
@@ -187,9 +204,8 @@ def __setitem__(self, key, value):
 
 _READ_INTO = """
 def read_into(self, key, record, /):
-    if {fast}:
-        off = key * _ST
-    else:
+    {find}
+    if off < 0:
         off = _offset(self, key)
         if off < 0:
             raise _not_found("lookup", key)
@@ -204,7 +220,7 @@ def read_into(self, key, record, /):
 """
 
 
-def _read_into_source(rows: Any, cls: type | None, fast: str) -> tuple[str, type] | None:
+def _read_into_source(rows: Any, cls: type | None, find: str) -> tuple[str, type] | None:
     """A generated read_into that stores the fields into the caller's record, if possible.
 
     Only for a record whose fields are the unpacked items themselves (ints,
@@ -224,7 +240,7 @@ def _read_into_source(rows: Any, cls: type | None, fast: str) -> tuple[str, type
         if not eq or not target.startswith(obj + ".") or not item.isidentifier():
             return None  # a conversion that could raise half-way: not here
         stores.append(f"record{target[len(obj) :]} = {item}")
-    return _READ_INTO.format(fast=fast, target=rows.target, lines="\n    ".join(stores)), cls
+    return _READ_INTO.format(find=find, target=rows.target, lines="\n    ".join(stores)), cls
 
 
 def _memory_class(
@@ -240,7 +256,12 @@ def _memory_class(
     from ..codec import row_decoder
 
     rows = row_decoder(vc, "r_")
-    fast = "key.__class__ is _int and 0 <= key < _N" if _index_key(kc.schema) else "False"
+    if not _index_key(kc.schema):
+        find = _FIND_NONE
+    elif n <= _TABLE_MAX:
+        find = _FIND_TABLE
+    else:
+        find = _FIND_RANGE
     ns: dict[str, Any] = {}
     reads = {}
     for op, again in (("getitem", '"__getitem__", key'), ("get", '"get", key, default')):
@@ -257,14 +278,14 @@ def _memory_class(
     if rows is not None:
         ns.update(rows.namespace)
         ns["_unpack_from"] = rows.struct.unpack_from
-    src = _GET.format(fast=fast, read_getitem=reads["getitem"], read_get=reads["get"])
-    into = _read_into_source(rows, _record_class(vc), fast)
+    src = _GET.format(find=find, read_getitem=reads["getitem"], read_get=reads["get"])
+    into = _read_into_source(rows, _record_class(vc), find)
     if into is not None:
         src += into[0]
         ns["_RC"] = into[1]
         ns["_not_a_record"] = _not_a_record
     if writable:
-        src += _SET.format(fast=fast)
+        src += _SET.format(find=find)
 
     def offset(self: Any, key: Any) -> int:
         """The byte offset of ``key``'s element, -1 past the end (CodecError first)."""
@@ -287,6 +308,7 @@ def _memory_class(
         )
 
     ns.update(
+        _OFF=tuple(range(0, n * stride, stride)) + (-1,) * n if find is _FIND_TABLE else (),
         _int=int,
         _N=n,
         _ST=stride,
