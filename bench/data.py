@@ -27,6 +27,15 @@ Python alike), and the targets are ratios of best times:
 and, for the same reads, a 16-byte record, read_into, and obj.globals.counter
 looked up through the object each time.
 
+Two floors show where the limit of a fresh record per read is, in the
+interpreter that runs the bench: floor.record32 makes the dataclass alone
+(object.__new__ and four attribute stores of existing ints), floor.read32 is
+a plain function doing only unpack_from at the element's offset and those
+stores (no key check, no closed check): no m[i] that returns a new 4-field
+dataclass can cost less. The record names the interpreter (an optimised
+build with libpython linked in, as Debian's python3, is much faster at both
+than one calling a shared libpython).
+
     .venv/bin/python bench/data.py                # 200k ops, 9 rounds
     .venv/bin/python bench/data.py --quick        # a small, fast run
 """
@@ -37,6 +46,7 @@ import argparse
 import dataclasses
 import json
 import os
+import platform
 import random
 import shutil
 import statistics
@@ -83,6 +93,7 @@ TARGETS: Final = (
     ("g.counter (integer global, bound view) <= 0.3x C lookup", "globals.read", "c.section", 0.3),
     ("obj.globals.counter <= 0.3x C lookup", "globals.read_obj", "c.section", 0.3),
 )
+FLOOR: Final = "floor: unpack_from + a new 4-field dataclass in a plain function, x C lookup"
 
 
 @dataclasses.dataclass
@@ -200,6 +211,28 @@ def measure(ops: int, rounds: int, seed: int, clock_name: str) -> dict[str, Any]
                 unpack(mem, i << 5)
             return (clock() - t0) / ops
 
+        new = object.__new__
+
+        def record_floor() -> float:
+            a, b, c, d = unpack(mem, 7 << 5)  # ints of the real sizes, made once
+            t0 = clock()
+            for _ in idx:
+                r = new(Flow)
+                r.packets = a
+                r.bytes = b
+                r.first_ns = c
+                r.last_ns = d
+            return (clock() - t0) / ops
+
+        def bare_read(i: int) -> Flow:
+            a, b, c, d = unpack(mem, i << 5)
+            r: Flow = new(Flow)
+            r.packets = a
+            r.bytes = b
+            r.first_ns = c
+            r.last_ns = d
+            return r
+
         def global_read() -> float:
             view = g
             t0 = clock()
@@ -242,6 +275,8 @@ def measure(ops: int, rounds: int, seed: int, clock_name: str) -> dict[str, Any]
             "memory.read_into32": read_into,
             "memory.write32": memory_write,
             "memory.bytes32": bytes_floor,
+            "floor.record32": record_floor,
+            "floor.read32": reads(bare_read),
             "syscall.read32": reads(s32.__getitem__),
             "globals.read": global_read,
             "globals.read_obj": global_read_obj,
@@ -273,28 +308,44 @@ def measure(ops: int, rounds: int, seed: int, clock_name: str) -> dict[str, Any]
     for title, num, den, limit in TARGETS:
         ratio = round(best[num] / best[den], 3)
         targets.append({"name": title, "ratio": ratio, "limit": limit, "met": ratio <= limit})
+    floor = {"name": FLOOR, "ratio": round(best["floor.read32"] / best["c.array"], 3)}
     return {
         "schema": 1,
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "params": {"ops": ops, "rounds": rounds, "entries": ENTRIES, "clock": clock_name},
+        "python": interpreter(),
         "best_ns": best,
         "median_ns": median,
         "targets": targets,
+        "floor": floor,
+    }
+
+
+def interpreter() -> dict[str, str]:
+    """Which CPython ran the bench, and whether it calls into a shared libpython."""
+    maps = Path("/proc/self/maps").read_text()
+    return {
+        "executable": sys.executable,
+        "version": platform.python_version(),
+        "libpython": "shared" if "libpython" in maps else "linked in",
     }
 
 
 def render(rec: dict[str, Any]) -> str:
     b, m = rec["best_ns"], rec["median_ns"]
     p = rec["params"]
+    py = rec["python"]
     lines = [
         f"program data: {p['ops']} ops x {p['rounds']} rounds, {p['entries']}-element arrays, "
         f"ns per op ({p['clock']} clock, best and median of the rounds)",
+        f"python {py['version']} ({py['executable']}, libpython {py['libpython']})",
         f"{'':20} {'best':>8} {'median':>8}",
     ]
     lines += [f"{name:20} {b[name]:8.1f} {m[name]:8.1f}" for name in b]
     for t in rec["targets"]:
         verdict = "met" if t["met"] else "NOT met"
         lines.append(f"{t['name']}: {t['ratio']:.3f} ({verdict})")
+    lines.append(f"{rec['floor']['name']}: {rec['floor']['ratio']:.3f}")
     return "\n".join(lines)
 
 

@@ -28,6 +28,8 @@ MEASURES = (
     "memory.read_into32",
     "memory.write32",
     "memory.bytes32",
+    "floor.record32",
+    "floor.read32",
     "syscall.read32",
     "globals.read",
     "globals.read_obj",
@@ -70,6 +72,10 @@ def test_bench_data_runs_end_to_end(bpf: None, tmp_path: Path) -> None:
     for t in rec["targets"]:
         assert t["met"] == (t["ratio"] <= t["limit"])
         assert t["name"] in proc.stdout
+    assert rec["floor"]["ratio"] > 0
+    assert rec["floor"]["name"] in proc.stdout
+    assert rec["python"]["version"] == ".".join(map(str, sys.version_info[:3]))
+    assert rec["python"]["libpython"] in ("shared", "linked in")
     saved = list((tmp_path / "results").glob("data-*.json"))
     assert len(saved) == 1
     assert json.loads(saved[0].read_text()) == rec
