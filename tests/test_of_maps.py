@@ -156,8 +156,11 @@ def test_typed_inner_maps(nested: tm.BpfObject, make_map: MakeMap) -> None:
 def test_no_fd_leaks_over_many_lookups(nested: tm.BpfObject, make_map: MakeMap) -> None:
     outer = MapOfMaps(nested.maps["outer_arr"])
     outer[3] = _inner(make_map)
+    typed_outer = MapOfMaps(nested.maps["outer_arr"], inner_key=cs.Int32ul, inner_value=cs.Int64ul)
+    hashed = MapOfMaps(nested.maps["outer_hash"])
+    spare = _inner(make_map)
     before = _fds()
-    for i in range(300):
+    for i in range(200):
         with outer[0]:
             pass
         h = outer.get(3)
@@ -168,8 +171,22 @@ def test_no_fd_leaks_over_many_lookups(nested: tm.BpfObject, make_map: MakeMap) 
             outer[6]
         with pytest.raises(tm.CodecError):
             outer[i % 8] = _Junk()  # type: ignore[assignment]
+        with typed_outer.typed(3) as inner:  # a wrapper over a fresh fd, closed with it
+            inner[0] = i
+        assert sorted(outer) == [0, 3]
         list(outer.ids())
+    for i in range(8):  # each store or delete waits for an RCU grace period: ~10 ms
+        outer[5] = spare  # store, look up, delete: the slot holds no fd of ours
+        assert outer.id(5) == spare.id
+        del outer[5]
+        hashed[1000 + i] = spare
+        with hashed[1000 + i] as got:
+            assert got.id == spare.id
+        del hashed[1000 + i]
     assert _fds() == before
+    assert spare.lookup(bytes(4)) == bytes(8)  # ours, still open
+    with outer[3] as h3:
+        assert h3.lookup(bytes(4)) == struct.pack("<Q", 199)
 
 
 class _Junk:
