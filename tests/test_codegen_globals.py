@@ -8,7 +8,6 @@ after load, .kconfig always) and a value of the wrong type.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import subprocess
@@ -24,6 +23,7 @@ import typedmaps as tm
 from typedmaps.codegen import generate_module
 
 from .conftest import ROOT, bpf_object
+from .generated_modules import imported, load
 
 _ERROR = re.compile(r"^[^:]+:(?P<line>\d+): error: .*\[(?P<code>[a-z0-9-]+)\]$")
 
@@ -31,17 +31,7 @@ _ERROR = re.compile(r"^[^:]+:(?P<line>\d+): error: .*\[(?P<code>[a-z0-9-]+)\]$")
 def _module(tmp_path: Path) -> tuple[Path, types.ModuleType]:
     path = tmp_path / "globals_types.py"
     path.write_text(generate_module(bpf_object("globals")))
-    spec = importlib.util.spec_from_file_location("globals_types", path)
-    assert spec is not None
-    assert spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["globals_types"] = mod
-    try:
-        spec.loader.exec_module(mod)
-    except BaseException:
-        del sys.modules["globals_types"]
-        raise
-    return path, mod
+    return path, load(path, "globals_types")
 
 
 @pytest.fixture
@@ -169,23 +159,14 @@ def test_storage_maps_get_the_storage_wrappers(bpf: None, tmp_path: Path) -> Non
     assert "def open_per_task(handle: MapHandle) -> TypedTaskStorage[TaskStat]:" in src
     assert "-> TypedSkStorage[SockStat]:" in src
     assert "-> TypedCgroupStorage[TaskStat]:" in src
-    spec = importlib.util.spec_from_file_location("storage_types", path)
-    assert spec is not None
-    assert spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["storage_types"] = mod
-    try:
-        spec.loader.exec_module(mod)
-        with tm.BpfObject.open(bpf_object("storage")) as obj:
-            obj.load()
-            st = mod.open_per_task(obj.maps["per_task"])
-            assert isinstance(st, tm.TypedTaskStorage)
-            me = os.getpid()
-            st[me] = mod.TaskStat(calls=3, tgid=me, flags=0)
-            assert st[me] == mod.TaskStat(calls=3, tgid=me, flags=0)
-            del st[me]
-    finally:
-        del sys.modules["storage_types"]
+    with imported(path, "storage_types") as mod, tm.BpfObject.open(bpf_object("storage")) as obj:
+        obj.load()
+        st = mod.open_per_task(obj.maps["per_task"])
+        assert isinstance(st, tm.TypedTaskStorage)
+        me = os.getpid()
+        st[me] = mod.TaskStat(calls=3, tgid=me, flags=0)
+        assert st[me] == mod.TaskStat(calls=3, tgid=me, flags=0)
+        del st[me]
 
 
 def test_ruff_is_clean_on_the_module(tmp_path: Path) -> None:

@@ -14,7 +14,6 @@ bpf() syscalls: globals and array reads and writes make none.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import os
 import struct
 import subprocess
@@ -29,6 +28,7 @@ from construct_typed import DataclassMixin, DataclassStruct, csfield
 import typedmaps as tm
 
 from .conftest import ROOT, MakeMap, bpf_object
+from .generated_modules import imported
 from .syscall_count import bpf_calls
 
 PACKET = bytes(64)
@@ -123,13 +123,7 @@ def test_the_generated_globals_module(obj: tm.BpfObject, tmp_path: Path) -> None
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
-    spec = importlib.util.spec_from_file_location("heldout_types", out)
-    assert spec is not None
-    assert spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["heldout_types"] = mod
-    try:
-        spec.loader.exec_module(mod)
+    with imported(out, "heldout_types") as mod:
         cfg = mod.open_globals_of(obj)
         cfg.ho_scale = 6
         obj.load()
@@ -141,8 +135,6 @@ def test_the_generated_globals_module(obj: tm.BpfObject, tmp_path: Path) -> None
         assert obj.globals.ho_total == 77
         with pytest.raises(tm.MapPermissionError):
             live.ho_scale = 1
-    finally:
-        del sys.modules["heldout_types"]
 
 
 def test_mmapable_array_seen_by_programs_and_a_tracepoint(obj: tm.BpfObject) -> None:

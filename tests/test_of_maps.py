@@ -172,6 +172,7 @@ def test_no_fd_leaks_over_many_lookups(nested: tm.BpfObject, make_map: MakeMap) 
         with pytest.raises(tm.CodecError):
             outer[i % 8] = _Junk()  # type: ignore[assignment]
         with typed_outer.typed(3) as inner:  # a wrapper over a fresh fd, closed with it
+            assert isinstance(inner, tm.TypedMap)
             inner[0] = i
         assert sorted(outer) == [0, 3]
         list(outer.ids())
