@@ -7,7 +7,9 @@ BTF type NAME of the object file (the kernel keeps no record type for these
 maps) and printed on a line of its own, in bpftool's ``formatted`` JSON
 (``--json``: JSON Lines) or as the one-line text ``dump`` prints. A record
 whose size does not fit the type is reported on stderr and the stream goes
-on (N counts the records printed). Stops after N records (the rest stay
+on (N counts the records printed). A struct ending in a flexible array
+(``__u8 data[];``) takes any record at least as long as the members before
+it, the rest shown as that array. Stops after N records (the rest stay
 in the ring), after S seconds, or on Ctrl-C (exit 130).
 """
 
@@ -18,8 +20,8 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from .btf import Btf, named_type
-from .btf.format import dumps, format_type, render
+from .btf import Btf, BtfMember, flexible_member, named_schema, named_type
+from .btf.format import JObj, dumps, format_type, render
 from .errors import NotSupportedError
 from .events import EventStream, PerfBuffer, RingBuffer
 from .flags import MapType
@@ -85,8 +87,11 @@ def cmd_events(
     """Run ``typedmaps events``; returns the exit status."""
     btf = Btf.from_file(args.btf)
     t = named_type(btf, args.type)
-    size = btf.size_of(t.id, "type")
-    btf.schema(t.id, "value")  # the checks the typed layer makes: encodable, sized
+    named_schema(btf, args.type)  # the checks the typed layer makes: encodable, sized
+    tail = flexible_member(btf, btf.resolve(t.id))
+    # A struct ending in a flexible array (`__u8 data[];`) takes any record
+    # at least as long as its head, and shows the rest as that array.
+    size = btf.size_of(t.id, "type") if tail is None else tail.bit_offset // 8
     handle = open_map(args.map, readonly=False)
     mt = handle.map_type
     stream: EventStream[bytes]
@@ -95,7 +100,9 @@ def cmd_events(
         want = size
     elif mt is MapType.PERF_EVENT_ARRAY:
         stream = PerfBuffer(handle, pages=args.pages)
-        want = ((size + 4 + 7) & ~7) - 4  # the kernel pads each sample to 8 bytes
+        # the kernel pads each sample to 8 bytes; in a variable record the
+        # padding cannot be told from the tail, which then keeps it
+        want = size if tail is not None else ((size + 4 + 7) & ~7) - 4
     else:
         handle.close()
         raise NotSupportedError(
@@ -112,15 +119,31 @@ def cmd_events(
             left = None if args.count is None else args.count - shown
             for raw in stream.poll(wait, max_records=left):
                 received += 1
-                if len(raw) != want:
+                value = _decode(btf, t.id, tail, raw, want)
+                if value is None:
                     err.write(
                         f"typedmaps events: record {received}: {len(raw)} bytes, "
-                        f"{btf.describe(t.id)} takes {want}: skipped\n"
+                        f"{btf.describe(t.id)} takes {want}{'' if tail is None else ' or more'}"
+                        ": skipped\n"
                     )
                     continue
-                out.write(show(format_type(btf, t.id, raw[:size])) + "\n")
+                out.write(show(value) + "\n")
                 shown += 1
                 if shown == args.count:
                     break
             out.flush()
     return 0
+
+
+def _decode(btf: Btf, tid: int, tail: BtfMember | None, raw: bytes, want: int) -> Any:
+    """The formatted record, or None when ``raw`` does not fit the type."""
+    if tail is None:
+        return format_type(btf, tid, raw[:want]) if len(raw) == want else None
+    elem = btf.resolve(tail.type_id).elem
+    esz = btf.size_of(elem, "type")
+    rest = len(raw) - want
+    if rest < 0 or not esz or rest % esz:
+        return None
+    head = format_type(btf, tid, raw[:want])
+    items = [format_type(btf, elem, raw[i : i + esz]) for i in range(want, len(raw), esz)]
+    return JObj([*list(head)[:-1], (tail.name, items)])

@@ -80,7 +80,15 @@ import importlib
 from typing import TYPE_CHECKING
 
 from ._btf import Btf, camel_case
-from ._maps import iter_types, map_btf, map_schemas, named_schema, named_type, object_btf
+from ._maps import (
+    flexible_member,
+    iter_types,
+    map_btf,
+    map_schemas,
+    named_schema,
+    named_type,
+    object_btf,
+)
 from ._types import (
     MODIFIERS,
     POINTER_SIZE,
@@ -174,6 +182,7 @@ __all__ = [
     "UnionRecord",
     "c_string",
     "camel_case",
+    "flexible_member",
     "iter_types",
     "map_btf",
     "map_schemas",

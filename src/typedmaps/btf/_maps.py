@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from ..handle import MapHandle
 
 from ._btf import Btf
-from ._types import MODIFIERS, BtfError, BtfType, Kind
+from ._types import MODIFIERS, BtfError, BtfMember, BtfType, Kind
 
 # ---------------------------------------------------------------------------- maps
 
@@ -142,8 +142,13 @@ def named_schema(btf: Btf, name: str, what: str = "value") -> cs.Construct[Any, 
     return btf.schema(t.id, what)
 
 
-def _flexible_tail(btf: Btf, t: BtfType, path: str) -> cs.Construct[Any, Any] | None:
-    """Head + greedy tail for a struct ending in a flexible array member, else None."""
+def flexible_member(btf: Btf, t: BtfType, path: str = "type") -> BtfMember | None:
+    """The last member of a (resolved) struct when it is a flexible array, else None.
+
+    Such a struct is a record of variable size: a head of the members
+    before it (``last.bit_offset // 8`` bytes), then any number of elements
+    (an array of elements without bytes is no tail: it is always empty).
+    """
     if t.kind is not Kind.STRUCT or not t.members:
         return None
     last = t.members[-1]
@@ -152,6 +157,15 @@ def _flexible_tail(btf: Btf, t: BtfType, path: str) -> cs.Construct[Any, Any] | 
         return None
     if not btf.size_of(arr.elem, path):
         return None  # elements without bytes: a greedy tail would never end; it is []
+    return last
+
+
+def _flexible_tail(btf: Btf, t: BtfType, path: str) -> cs.Construct[Any, Any] | None:
+    """Head + greedy tail for a struct ending in a flexible array member, else None."""
+    last = flexible_member(btf, t, path)
+    if last is None:
+        return None
+    arr = btf.resolve(last.type_id)
     import construct as cs  # only here: reading BTF alone never loads construct
 
     offset = last.bit_offset // 8
