@@ -686,6 +686,63 @@ def test_user_ring_reserve_discard_and_odd_sizes(qa: tm.BpfObject) -> None:
             raw.reserve(raw.size + 1)
 
 
+def test_close_drops_a_reservation_without_wedging_the_ring(qa: tm.BpfObject) -> None:
+    """A reservation left at close() is discarded in the ring: the kernel would stop at a
+    busy record for good, and no later producer's record would ever be drained."""
+    ub = tm.UserRingBuffer(qa.maps["qa_cmds"])
+    ub.push(struct.pack("<QII", 0, 0, 1))
+    ub.reserve(16)  # never submitted
+    ub.close()
+    with tm.UserRingBuffer(qa.maps["qa_cmds"]) as again:
+        again.push(struct.pack("<QII", 1, 0, 2))
+        qa.programs["qa_drain"].test_run()
+        st = stats(qa)
+        assert (st.drained, st.drain_sum, st.drain_order) == (2, 3, 0)
+        assert again.free == again.size
+
+
+def test_user_ring_free_races_pushes_and_drains(qa: tm.BpfObject) -> None:
+    """`free` read while this process pushes and the program drains: always in range."""
+    ub = tm.UserRingBuffer(qa.maps["qa_cmds"])
+    stop = time.monotonic() + 1.0
+    bad: list[BaseException] = []
+    pushed = [0]
+
+    def push() -> None:
+        while time.monotonic() < stop:
+            n = pushed[0]
+            pushed[0] += ub.push_many([struct.pack("<QII", n + k, 0, 1) for k in range(20)])
+
+    def drain_loop() -> None:
+        while time.monotonic() < stop:
+            qa.programs["qa_drain"].test_run()
+
+    def free() -> None:
+        while time.monotonic() < stop:
+            try:
+                if not 0 <= ub.free <= ub.size:
+                    bad.append(AssertionError(ub.free))
+            except tm.TypedMapsError as exc:
+                bad.append(exc)
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # switch threads often: the window is two reads wide
+    try:
+        threads = [threading.Thread(target=f) for f in (push, drain_loop, free)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(old)
+        ub.close()
+    assert bad == []
+    qa.programs["qa_drain"].test_run()
+    st = stats(qa)
+    assert st.drained == pushed[0]
+    assert st.drain_order == 0
+
+
 # --------------------------------------------------------------- size mismatch
 
 

@@ -445,8 +445,16 @@ class UserRingWriter:
         return self._size
 
     def room(self) -> int:
-        """Free bytes: the ring's size less what the kernel has not drained."""
-        used = int(self._prod[0]) - int(self._cons[0])
+        """Free bytes: the ring's size less what the kernel has not drained.
+
+        The consumer position is read first: the kernel only moves it up to
+        the producer position, so read in this order the difference is never
+        negative (read the other way, a push and a drain between the two
+        reads made it so). Callers hold the stream's lock, so that no push
+        of this process moves the producer position between them either.
+        """
+        cons = int(self._cons[0])
+        used = int(self._prod[0]) - cons
         if not 0 <= used <= self._size:
             raise MapError(
                 _errno.EIO,

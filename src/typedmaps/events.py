@@ -859,7 +859,11 @@ class _UserRing(_Waitable):
 
         def release() -> None:
             try:
-                for _, _, view in self._reserved.values():
+                # A reservation never submitted is discarded in the ring too:
+                # the kernel stops at a busy record, for good, and would never
+                # drain what any later producer of this map writes after it.
+                for pos, size, view in self._reserved.values():
+                    writer.commit(pos, size, True)
                     view.release()
                 self._reserved.clear()
                 writer.close()
@@ -891,7 +895,8 @@ class _UserRing(_Waitable):
         life = self._life
         life.enter()
         try:
-            return self._writer.room()
+            with self._lock:  # no push moves the producer position meanwhile
+                return self._writer.room()
         finally:
             life.leave()
 
@@ -913,8 +918,9 @@ class _UserRing(_Waitable):
         life = self._life
         while True:
             with self._lock:
-                if self._writer.room() >= total:
-                    return
+                room = self._writer.room()
+            if room >= total:
+                return
             if life.closed:
                 raise life.error()
             wait = _remaining(deadline)
@@ -923,7 +929,7 @@ class _UserRing(_Waitable):
                     _errno.ENOSPC,
                     op,
                     f"the user ring buffer {self._h.name!r} is full (the program has not "
-                    f"drained it; {self._writer.room()} bytes free, {total} needed)",
+                    f"drained it; {room} bytes free, {total} needed)",
                 )
             self._wait(wait)
 
@@ -988,8 +994,10 @@ class _UserRing(_Waitable):
     def close(self) -> None:
         """Close the ring and the handle under it (idempotent; safe from any thread).
 
-        Records reserved and not yet submitted are dropped (their views are
-        released: writing to one afterwards raises ValueError).
+        Records reserved and not yet submitted are discarded, as
+        :meth:`discard` does, so the kernel skips them and goes on with what
+        a later producer writes (their views are released: writing to one
+        afterwards raises ValueError).
         """
         if self._life.close():
             self._h.close()
