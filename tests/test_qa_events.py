@@ -561,6 +561,43 @@ def test_asyncio_loop_keeps_ticking_while_streams_wait(qa: tm.BpfObject) -> None
     assert pairs == [(False, 0), (False, 1), (True, 203)]
 
 
+def test_a_cancelled_apoll_leaves_the_stream_usable(qa: tm.BpfObject) -> None:
+    async def main(ev: tm.TypedRingBuffer[Rec]) -> list[int]:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(ev.apoll(None), timeout=0.1)
+        task = asyncio.create_task(ev.apoll(None))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        threading.Timer(0.1, emit, args=(qa, 2)).start()
+        got = [r.seq for r in await ev.apoll(2.0)]
+        while len(got) < 2:
+            got += [r.seq for r in await ev.apoll(2.0)]
+        return got
+
+    with tm.TypedRingBuffer(qa.maps["qa_ring"], value=REC) as ev:
+        assert asyncio.run(main(ev)) == [0, 1]
+        # and a CodecError in `async for` ends that loop; the next one goes on
+        emit(qa, 3, mode=SHORT_EVERY, param=2)  # seq 3 is short
+
+        async def collect() -> tuple[list[int], list[BaseException], list[int]]:
+            first: list[int] = []
+            errors: list[BaseException] = []
+            try:
+                async for r in ev:
+                    first.append(r.seq)
+            except tm.CodecError as exc:
+                errors.append(exc)
+            threading.Timer(0.3, ev.close).start()
+            return first, errors, [r.seq async for r in ev]
+
+        first, errors, rest = asyncio.run(collect())
+        assert first == [2]
+        assert [type(e) for e in errors] == [tm.CodecError]
+        assert rest == [4]
+
+
 def test_async_for_ends_on_close_from_a_thread(qa: tm.BpfObject) -> None:
     ev = tm.TypedRingBuffer(qa.maps["qa_ring"], value=REC)
 
@@ -667,6 +704,19 @@ def test_user_ring_codec_error_writes_nothing(qa: tm.BpfObject) -> None:
         assert ub.push_many([Cmd(seq=0, op=0, arg=3)]) == 1
         qa.programs["qa_drain"].test_run()
         assert stats(qa).drained == 1
+
+
+def test_user_ring_variable_records(qa: tm.BpfObject) -> None:
+    """A head + GreedyBytes schema pushes records of their own sizes."""
+    with tm.TypedUserRingBuffer(qa.maps["qa_cmds"], value=VAR_SCHEMA) as ub:
+        recs = [Var(seq=i, len=i, lane=0, target=0, tail=TAIL[:i]) for i in range(10)]
+        assert ub.push_many(recs) == 10
+        free = ub.free
+        assert ub.size - free == sum((16 + i + 8 + 7) & ~7 for i in range(10))
+        qa.programs["qa_drain"].test_run()
+        st = stats(qa)
+        # only the 16-byte one (tail of 0) is the size of a command
+        assert (st.drained, st.drain_bad) == (1, 9)
 
 
 def test_user_ring_reserve_discard_and_odd_sizes(qa: tm.BpfObject) -> None:
@@ -975,6 +1025,41 @@ def test_cli_events_bad_type_is_one_line(qa: tm.BpfObject) -> None:
     assert out.returncode in (2, 3, 5)
     assert "Traceback" not in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+
+
+def test_cli_events_errors_and_a_closed_stdout(qa: tm.BpfObject, pin_dir: Path) -> None:
+    for args, code in (
+        (["--type", "qa_rec", "--count", "0"], 2),
+        (["--type", "qa_rec", "--timeout", "-1"], 2),
+    ):
+        out = run_events(qa.maps["qa_ring"], *args)
+        assert out.returncode == code, (args, out.stderr)
+        assert "Traceback" not in out.stderr
+    out = run_events(qa.maps["qa_stats"], "--type", "qa_rec", "--timeout", "0")
+    assert out.returncode == 5, out.stderr  # an ARRAY is no event stream
+    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+    # a pin path; stdout closed after the first line (`| head -1`): exit 0, no traceback
+    pin = pin_dir / "qa_ring"
+    qa.maps["qa_ring"].pin(str(pin))
+    emit(qa, 5000)
+    obj_file = str(bpf_object("qa_events"))
+    cmd = [sys.executable, "-m", "typedmaps", "events", str(pin),
+           "--btf", obj_file, "--type", "qa_rec", "--timeout", "10"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith("{seq=0,")
+        proc.stdout.close()
+        assert proc.wait(timeout=15) == 0
+        assert proc.stderr is not None
+        assert "Traceback" not in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()
+        qa.maps["qa_ring"].unpin(str(pin))
 
 
 # ------------------------------------------------------------------ tracepoint
