@@ -66,6 +66,7 @@ except ImportError as exc:  # pragma: no cover - the extra is installed in the t
 from .btf import Btf, BtfError, Kind
 from .codec._explain import schema_name
 from .errors import ArgumentError, MapError, NotSupportedError, TypedMapsError
+from .flags import MapType
 from .handle import MapHandle
 from .typed import PerCpuTypedMap, TypedBloomFilter, TypedMap, TypedQueue, TypedStack, typed
 
@@ -75,6 +76,8 @@ __all__ = ["MapCollector", "ip_address", "metric_name", "parse_address", "serve"
 PerCpu = Literal["sum", "cpu"]
 
 _INVALID: Final = re.compile(r"[^a-zA-Z0-9_]")
+#: Event streams: nothing in them stays to be read on a scrape.
+_STREAM_TYPES: Final = frozenset({MapType.RINGBUF, MapType.PERF_EVENT_ARRAY, MapType.USER_RINGBUF})
 _Path = tuple[str, ...]
 
 
@@ -273,7 +276,8 @@ class MapCollector(Collector):
             unknown ``per_cpu``, a ``counters`` field the value does not
             have, a label name that is not valid.
         NotSupportedError: a map type with no keys to export (QUEUE, STACK,
-            BLOOM_FILTER).
+            BLOOM_FILTER) or an event stream (RINGBUF, PERF_EVENT_ARRAY,
+            USER_RINGBUF).
         BtfError: a handle whose map has no BTF (pass a typed map instead).
 
     Example::
@@ -294,6 +298,14 @@ class MapCollector(Collector):
         const_labels: Mapping[str, str] | None = None,
     ) -> None:
         if isinstance(source, MapHandle):
+            if source.map_type in _STREAM_TYPES:
+                raise NotSupportedError(
+                    95,
+                    "MapCollector",
+                    f"{source.name!r} is a {source.map_type.name} map: a stream of records, not a "
+                    "table, so a scrape has nothing to read (count the events in a map the "
+                    "program updates, and export that)",
+                )
             wrapped: Any = typed(source)
         else:
             wrapped = source
