@@ -12,6 +12,7 @@ Every error the library raises on purpose is a :class:`TypedMapsError`::
     │   ├── BatchError            .processed: elements the kernel applied
     │   └── IterationAbortedError iteration could not finish
     ├── SizeMismatchError (ValueError)   .size, .expected, .what
+    │   └── LayoutMismatchError          a field placed unlike the map's BTF (.field)
     ├── CodecError (ValueError)          .path, .value, .reason
     │   └── DtypeError                   a schema part with no numpy dtype (columnar methods)
     ├── ArgumentError (TypeError, ValueError)  a bad argument that is not a schema value
@@ -42,6 +43,7 @@ __all__ = [
     "IterationAbortedError",
     "KeyExistsError",
     "KeyNotFoundError",
+    "LayoutMismatchError",
     "LibbpfNotFoundError",
     "MapClosedError",
     "MapError",
@@ -156,6 +158,32 @@ class SizeMismatchError(TypedMapsError, ValueError):
         self.what = what
         self.size = size
         self.expected = expected
+
+
+class LayoutMismatchError(SizeMismatchError):
+    """A schema of the right size puts a field where the map's BTF does not.
+
+    Checked once, when a typed wrapper is made over a map that has BTF: a
+    record whose padding sits in the wrong place has the right size and
+    would read every field after it from the wrong bytes.
+
+    Attributes:
+        field: the field's path, e.g. ``"value.bytes"``.
+        size: the field's offset in the schema (bytes from the record's start).
+        expected: the field's offset in the BTF.
+        what: the schema and the map, as in the message.
+    """
+
+    def __init__(self, what: str, field: str, offset: int, btf_offset: int, detail: str) -> None:
+        ValueError.__init__(self, f"{what}: {field} {detail}")
+        self.what = what
+        self.field = field
+        self.size = offset
+        self.expected = btf_offset
+        self._detail = detail
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.what, self.field, self.size, self.expected, self._detail))
 
 
 class CodecError(TypedMapsError, ValueError):

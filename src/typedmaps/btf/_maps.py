@@ -33,14 +33,45 @@ def map_btf(handle: MapHandle) -> Btf:
     return Btf.from_kernel(info.btf_id)
 
 
+def map_types(handle: MapHandle) -> tuple[Btf, int, int] | None:
+    """The BTF that describes a map's key and value, with their type ids.
+
+    The kernel's BTF for the map when it keeps one with a value type. The
+    kernel keeps QUEUE, STACK, BLOOM_FILTER and the event maps without BTF
+    (libbpf creates them without it), so for a map of a
+    :class:`~typedmaps.BpfObject` the declaration in the object's own BTF
+    (its ``.maps`` section, ``__type(key, ...)`` and ``__type(value, ...)``)
+    answers instead. None when neither has the types.
+
+    Returns:
+        ``(btf, key_type_id, value_type_id)``; a type id is 0 when only a
+        size was declared.
+
+    Raises:
+        MapError: the BTF could not be loaded.
+    """
+    info = handle.info()
+    if info.btf_id and info.btf_value_type_id:
+        return Btf.from_kernel(info.btf_id), info.btf_key_type_id, info.btf_value_type_id
+    raw_of = getattr(handle, "_object_btf", None)
+    raw = raw_of() if raw_of is not None else None
+    if raw is None:
+        return None
+    btf = Btf.from_bytes(raw)
+    for d in btf.map_defs():
+        if d.name == handle.name and d.value_type_id:
+            return btf, d.key_type_id, d.value_type_id
+    return None
+
+
 def map_schemas(
     handle: MapHandle, btf: Btf | None = None
 ) -> tuple[cs.Construct[Any, Any] | None, cs.Construct[Any, Any]]:
-    """Key and value schemas for a map, from the BTF the kernel keeps for it.
+    """Key and value schemas for a map, from its BTF (see :func:`map_types`).
 
     Args:
         handle: an open map (any :class:`~typedmaps.MapHandle`).
-        btf: the map's BTF when the caller already loaded it.
+        btf: the map's BTF when the caller already loaded it (the kernel's).
 
     Returns:
         ``(key, value)``: key is None for keyless maps (QUEUE, STACK,
@@ -59,16 +90,21 @@ def map_schemas(
         raise BtfError(
             "value", f"map {info.name!r} uses kernel (vmlinux) BTF for its value: not supported"
         )
+    key_id, value_id = info.btf_key_type_id, info.btf_value_type_id
     if btf is None:
-        btf = map_btf(handle)
-    if not info.btf_value_type_id:
+        found = map_types(handle)
+        if found is None:
+            btf = map_btf(handle)  # no BTF anywhere: its error says so
+        else:
+            btf, key_id, value_id = found
+    if not value_id:
         raise BtfError("value", f"map {info.name!r} (id {info.id}) has BTF but no value type")
-    value = btf.schema(info.btf_value_type_id, "value", size=info.value_size)
+    value = btf.schema(value_id, "value", size=info.value_size)
     key: cs.Construct[Any, Any] | None
     if info.map_type.is_keyless or info.key_size == 0:
         key = None
-    elif info.btf_key_type_id:
-        key = btf.schema(info.btf_key_type_id, "key", size=info.key_size)
+    elif key_id:
+        key = btf.schema(key_id, "key", size=info.key_size)
     else:
         import construct as cs
 

@@ -113,6 +113,15 @@ def _check_size(codec: Codec[Any], expected: int, what: str, handle: MapHandle) 
         )
 
 
+def _check_layout(
+    handle: MapHandle, key: Codec[Any] | None, value: Codec[Any], wrapper: str
+) -> None:
+    """Once, at wrapping: the schemas against the map's BTF layout (see _layout.py)."""
+    from ._layout import check_layout
+
+    check_layout(handle, key, value, wrapper)
+
+
 def _short(obj: object) -> str:
     text = repr(obj)
     return text if len(text) <= 80 else text[:77] + "..."

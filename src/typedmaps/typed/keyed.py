@@ -9,7 +9,7 @@ from ..codec import Codec, pair_plan
 from ..flags import MapType
 from ..handle import MapHandle
 from . import _memory
-from ._base import K, T, V, _check_size, _codec, _KeyedMap, _not_found
+from ._base import K, T, V, _check_layout, _check_size, _codec, _KeyedMap, _not_found
 
 if TYPE_CHECKING:
     import construct
@@ -93,6 +93,7 @@ class TypedMap(_KeyedMap[K, V, V]):
         self._setup(handle, _codec(key, "key"), "TypedMap")
         vc = _codec(value, "value")
         _check_size(vc, handle.value_size, "value", handle)
+        _check_layout(handle, self._key_codec, vc, "TypedMap")
         self._value_codec = vc
         self._ev = vc.encode
         self._dv = vc.decode

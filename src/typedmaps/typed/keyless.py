@@ -9,7 +9,7 @@ from .._args import check_bool, check_int
 from ..codec import Codec
 from ..flags import MapFlags
 from ..handle import MapHandle
-from ._base import V, _check_kind, _check_size, _codec, _OnHandle
+from ._base import V, _check_kind, _check_layout, _check_size, _codec, _OnHandle
 
 if TYPE_CHECKING:
     import construct
@@ -27,6 +27,7 @@ class _KeylessMap(_OnHandle, Generic[V]):
         _check_kind(handle, self._wrapper)
         vc = _codec(value, "value")
         _check_size(vc, handle.value_size, "value", handle)
+        _check_layout(handle, None, vc, self._wrapper)
         self._h = handle
         self._value_codec = vc
         self._ev = vc.encode

@@ -12,7 +12,7 @@ from ..codec import Codec
 from ..errors import CodecError, SizeMismatchError
 from ..flags import MapType
 from ..handle import MapHandle
-from ._base import _MISSING, K, T, V, _check_size, _codec, _KeyedMap, _not_found
+from ._base import _MISSING, K, T, V, _check_layout, _check_size, _codec, _KeyedMap, _not_found
 
 if TYPE_CHECKING:
     import construct
@@ -68,6 +68,7 @@ class PerCpuTypedMap(_KeyedMap[K, list[V], Sequence[V]]):
         self._setup(handle, _codec(key, "key"), "PerCpuTypedMap")
         vc = _codec(value, "value")
         _check_size(vc, handle.value_size, "value", handle)
+        _check_layout(handle, self._key_codec, vc, "PerCpuTypedMap")
         self._value_codec = vc
         self._ncpus = handle._ncpus
         self._slot = handle._slot
