@@ -97,6 +97,30 @@ class MapInfo:
     btf_vmlinux_value_type_id: int = 0
     map_extra: int = 0
     ifindex: int = 0
+    #: Whether the map is frozen (``freeze()``; libbpf freezes ``.rodata`` at
+    #: load): user space can no longer write it, through any fd. Read from
+    #: /proc/self/fdinfo (Linux 5.2+); False where that says nothing.
+    frozen: bool = False
+
+
+def _fd_frozen(fd: int) -> bool:
+    """Whether the map behind ``fd`` is frozen, from its fdinfo ("frozen:\t1")."""
+    try:
+        with open(f"/proc/self/fdinfo/{fd}", "rb", buffering=0) as f:
+            text = f.read(4096)
+    except OSError:
+        return False
+    return b"\nfrozen:\t1" in text
+
+
+#: Operations that need a writable fd and an unfrozen map, and those that
+#: need a readable fd (pop and lookup_and_delete need both).
+_WRITES: Final = frozenset(
+    {"update", "update_percpu", "delete", "push", "pop", "lookup_and_delete"}
+    | {"update_batch", "delete_batch", "lookup_and_delete_batch"}
+)
+_NOT_READS: Final = frozenset({"update", "update_percpu", "delete", "push"})
+_NOT_READS_BATCH: Final = frozenset({"update_batch", "delete_batch"})
 
 
 def _query_info(fd: int) -> MapInfo:
@@ -117,6 +141,7 @@ def _query_info(fd: int) -> MapInfo:
         btf_vmlinux_value_type_id=info.btf_vmlinux_value_type_id,
         map_extra=info.map_extra,
         ifindex=info.ifindex,
+        frozen=_fd_frozen(fd),
     )
 
 
@@ -651,6 +676,43 @@ class MapHandle(NoCopy):
             self._need_lock(op)
         return f
 
+    def _refusal(self, ret: int, op: str) -> str | None:
+        """Error path only: why EPERM/EACCES refused ``op``, or None for the errno's own words.
+
+        The kernel says EPERM both for a fd opened read-only (or write-only)
+        and for a frozen map; which one it is decides what the caller can
+        do about it, so the message says.
+        """
+        err = -ret
+        if err not in (_errno.EPERM, _errno.EACCES):
+            return None
+        try:
+            with self._using() as fd:
+                import fcntl  # the error path only
+
+                mode = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE
+                frozen = _fd_frozen(fd)
+        except (OSError, TypedMapsError):
+            return None  # closed meanwhile: the errno's own words
+        flags = int(self._info.map_flags)
+        why = None
+        if op in _WRITES:
+            if flags & _BPF_F_RDONLY:
+                why = "the map was created with BPF_F_RDONLY: user space may only read it"
+            elif frozen:
+                why = (
+                    "the map is frozen (freeze(), or a .rodata map): "
+                    "no fd can write to it from user space"
+                )
+            elif mode == os.O_RDONLY:
+                why = "this fd is read-only (opened with readonly=True); open a writable one"
+        if why is None and op not in _NOT_READS and op not in _NOT_READS_BATCH:
+            if flags & _BPF_F_WRONLY:
+                why = "the map was created with BPF_F_WRONLY: user space may only write it"
+            elif mode == os.O_WRONLY:
+                why = "this fd is write-only (opened with writeonly=True); open a readable one"
+        return None if why is None else f"{os.strerror(err)}: {why}"
+
     def _elem_error(self, ret: int, op: str, flags: int) -> MapError:
         """The named error for a failed single-element call (error path only)."""
         err = -ret
@@ -670,7 +732,7 @@ class MapHandle(NoCopy):
                 f"index out of range: {mt.name} map {self._info.name!r} has "
                 f"max_entries={self._info.max_entries} (E2BIG)",
             )
-        return error_from_errno(ret, op)
+        return error_from_errno(ret, op, detail=self._refusal(ret, op))
 
     def _buf(self) -> Any:
         try:
@@ -972,7 +1034,9 @@ class MapHandle(NoCopy):
             if calls[0] < 0:
                 self._lt.finish()
         if ret:
-            raise error_from_errno(ret, "delete", einval_unsupported=True)
+            raise error_from_errno(
+                ret, "delete", einval_unsupported=True, detail=self._refusal(ret, "delete")
+            )
 
     def lookup_and_delete(self, key: BytesLike) -> bytes | list[bytes] | None:
         """Remove ``key`` and return its value (a per-CPU list on per-CPU maps).
@@ -1011,7 +1075,12 @@ class MapHandle(NoCopy):
             return self._split_percpu(raw) if self._percpu else raw
         if ret == -_errno.ENOENT:
             return None
-        raise error_from_errno(ret, "lookup_and_delete", einval_unsupported=True)
+        raise error_from_errno(
+            ret,
+            "lookup_and_delete",
+            einval_unsupported=True,
+            detail=self._refusal(ret, "lookup_and_delete"),
+        )
 
     # ------------------------------------------------------------------ keyless maps
 
@@ -1053,7 +1122,7 @@ class MapHandle(NoCopy):
             if calls[0] < 0:
                 self._lt.finish()
         if ret:
-            raise error_from_errno(ret, op)
+            raise error_from_errno(ret, op, detail=self._refusal(ret, op))
 
     def pop(self) -> bytes | None:
         """QUEUE/STACK: remove and return the next value, or None when empty."""
@@ -1087,7 +1156,7 @@ class MapHandle(NoCopy):
             return out
         if ret == -_errno.ENOENT:
             return None
-        raise error_from_errno(ret, op)
+        raise error_from_errno(ret, op, detail=self._refusal(ret, op))
 
     def lookup_bloom_filter(self, value: BytesLike) -> bool:
         """BLOOM_FILTER: whether ``value`` may be in the set (no false negatives)."""
@@ -1173,7 +1242,7 @@ class MapHandle(NoCopy):
                     detail=f"index out of range (max_entries={self._info.max_entries})",
                     cls=KeyNotFoundError,
                 )
-            raise batch_error_from_errno(ret, op, processed)
+            raise batch_error_from_errno(ret, op, processed, detail=self._refusal(ret, op))
         return int(n[0])
 
     def update_batch(
@@ -1414,9 +1483,10 @@ class MapHandle(NoCopy):
                 continue
             if ret == -_errno.ENOENT:
                 return
+            why = self._refusal(ret, op)
             if first and done == 0 and -ret in _BATCH_FAIL_FAST:
-                raise error_from_errno(ret, op, einval_unsupported=True)
-            raise batch_error_from_errno(ret, op, done)
+                raise error_from_errno(ret, op, einval_unsupported=True, detail=why)
+            raise batch_error_from_errno(ret, op, done, detail=why)
 
     def _batch_buffers(self, buffers: tuple[Any, Any], count: int, op: str) -> tuple[Any, Any]:
         """cffi pointers to (keys, values) buffers, checked to be writable and to hold ``count``."""
@@ -1509,7 +1579,9 @@ class MapHandle(NoCopy):
             if ret == -_errno.ENOENT:
                 return
             if ret:
-                raise error_from_errno(ret, "keys", einval_unsupported=True)
+                raise error_from_errno(
+                    ret, "keys", einval_unsupported=True, detail=self._refusal(ret, "keys")
+                )
             key: bytes = ffi.buffer(nxt, ks)[:]
             yield key
             ffi.memmove(cur, nxt, ks)
