@@ -85,6 +85,10 @@ def fspath(path: object, argument: str, op: str) -> bytes:
         p = os.fsencode(path)
     except TypeError:  # an os.PathLike whose __fspath__ returns something else
         raise bad(op, argument, path, "a path (str, bytes or os.PathLike)") from None
+    except UnicodeEncodeError as exc:  # a lone surrogate no file name can hold
+        raise bad(
+            op, argument, path, f"a path the file system encoding can hold ({exc.reason})"
+        ) from None
     if p.__class__ is not bytes:
         p = as_bytes(p, argument, op)
     if not p:

@@ -28,6 +28,7 @@ from ..errors import (
     KeyNotFoundError,
     NotSupportedError,
     SizeMismatchError,
+    TypedMapsError,
 )
 from ..flags import MapFlags, MapType
 from ..handle import DEFAULT_BATCH, MapHandle
@@ -681,8 +682,23 @@ class _KeyedMap(_OnHandle, MutableMapping[K, _VO], Generic[K, _VO, _VI]):
             from . import columnar
 
             return columnar.update_batch(self, pairs, elem_flags)
-        items = list(pairs.items()) if isinstance(pairs, Mapping) else list(pairs)
-        kb, vb = self._encode_pairs(items)
+        op = "update_batch"
+        if isinstance(pairs, Mapping):
+            items = list(pairs.items())
+        elif isinstance(pairs, Iterable) and not isinstance(pairs, str | bytes):
+            items = list(pairs)
+        else:
+            raise bad(op, "pairs", pairs, "a mapping or an iterable of (key, value) pairs")
+        try:
+            kb, vb = self._encode_pairs(items)
+        except (TypeError, ValueError) as exc:
+            if isinstance(exc, TypedMapsError):
+                raise
+            # Found only on this error path, so that well-formed batches pay nothing.
+            for i, pair in enumerate(items):
+                if not isinstance(pair, tuple | list) or len(pair) != 2:
+                    raise bad(op, f"pairs[{i}]", pair, "a (key, value) pair") from None
+            raise bad(op, "pairs", items[:3], f"(key, value) pairs ({exc})") from exc
         return self._h.update_batch(kb, vb, len(items), elem_flags)
 
     # -- columns: numpy, pyarrow, pandas (typed/columnar.py) ----------------------
@@ -757,6 +773,8 @@ class _KeyedMap(_OnHandle, MutableMapping[K, _VO], Generic[K, _VO, _VI]):
         self._check_open()
         if self._fixed:
             raise self._no_delete("delete_batch")
+        if not isinstance(keys, Iterable) or isinstance(keys, str | bytes):
+            raise bad("delete_batch", "keys", keys, "an iterable of keys")
         ks = list(keys)
         return self._h.delete_batch(self._ekm(ks), len(ks))
 
