@@ -64,6 +64,9 @@ _LOCK: Final = int(MapFlags.LOCK)
 #: else (0, another int, a wrong type) takes the checked path.
 _ANY: Final = MapFlags.ANY
 _U32_MAX: Final = 0xFFFFFFFF
+#: Value buffers up to this size are kept per handle for calls made while no
+#: other call is in flight (see MapHandle.lookup); bigger ones come from the pool.
+_OWN_MAX: Final = 1 << 16
 _U64_MAX: Final = 0xFFFFFFFFFFFFFFFF
 #: Default batch size for lookup_batch and friends: bounded memory for huge maps.
 DEFAULT_BATCH: Final = 4096
@@ -225,6 +228,7 @@ class MapHandle(NoCopy):
         "_c_lookup",
         "_c_update",
         "_calls",
+        "_elem_ks",
         "_info",
         "_inner",
         "_key_size",
@@ -233,6 +237,7 @@ class MapHandle(NoCopy):
         "_lt",
         "_mem",
         "_ncpus",
+        "_own",
         "_owns_fd",
         "_percpu",
         "_pool",
@@ -315,6 +320,16 @@ class MapHandle(NoCopy):
         self._c_lookup = lib.bpf_map_lookup_elem
         self._c_update = lib.bpf_map_update_elem
         self._vpool: list[tuple[Any, Any]] = []
+        # A call that is the only one in flight on this handle uses this
+        # buffer (and its view) instead of the pool: with every call
+        # registered in _calls, ``len(_calls) == 2`` means no other call can
+        # be using it, and none can start using it until this one leaves.
+        self._own: tuple[Any, Any] | None = (
+            self._new_vbuf() if self._vbuf_size <= _OWN_MAX else None
+        )
+        # The key size lookup() and update() accept, or -1 for a map whose
+        # kind refuses them: one comparison checks both (_elem_key explains).
+        self._elem_ks = -1 if self._kind_error is not None else info.key_size
 
     # ------------------------------------------------------------------ constructors
 
@@ -623,6 +638,12 @@ class MapHandle(NoCopy):
             raise SizeMismatchError(f"{op}: value", len(b), self._value_size)
         return b
 
+    def _elem_key(self, key: object, op: str) -> bytes:
+        """Slow path of lookup()'s and update()'s key check: the map's kind first, then the key."""
+        if self._kind_error is not None:
+            raise self._wrong_kind(op)
+        return self._key(key, op)
+
     def _wrong_kind(self, op: str) -> NotSupportedError:
         msg = (self._kind_error or "").format(op=op)
         return NotSupportedError(_errno.EINVAL, op, f"{msg} ({self._info.map_type.name})")
@@ -792,25 +813,22 @@ class MapHandle(NoCopy):
             fd = calls[0]
             if fd < 0:
                 raise self._unusable()
-            if self._kind_error is not None:
-                raise self._wrong_kind("lookup")
-            if key.__class__ is not bytes or len(key) != self._key_size:
-                key = self._key(key, "lookup")
+            if key.__class__ is not bytes or len(key) != self._elem_ks:
+                key = self._elem_key(key, "lookup")
             if flags is not _ANY:
                 return self._lookup_raw(key, self._lookup_flags(flags, "lookup"))
             # The body of _lookup_raw(), inlined for the common case: one
             # Python call less per lookup (measured in bench/run.py).
-            pool = self._vpool
-            try:
-                pair = pool.pop()
-            except IndexError:
-                pair = self._new_vbuf()
-            ret = self._c_lookup(fd, key, pair[0])
-            if ret == 0:
-                out: bytes = pair[1][:]
-                pool.append(pair)
-                return out
-            pool.append(pair)
+            pair = self._own
+            if pair is not None and len(calls) == 2:
+                ret = self._c_lookup(fd, key, pair[0])
+                if ret == 0:
+                    out: bytes = pair[1][:]
+                    return out
+            else:
+                ret, got = self._lookup_pooled(fd, key, 0)
+                if ret == 0:
+                    return got
         finally:
             calls.pop()
             if calls[0] < 0:
@@ -824,6 +842,26 @@ class MapHandle(NoCopy):
         buf = ffi.new("char[]", self._vbuf_size or 1)
         return buf, ffi.buffer(buf, self._vbuf_size)
 
+    def _lookup_pooled(self, fd: int, key: bytes, flags: int) -> tuple[int, bytes | None]:
+        """The lookup call with a buffer of the pool (for a caller already in flight).
+
+        Returns libbpf's return code and, when it is 0, the value bytes
+        (the whole buffer: one value, or one slot per CPU).
+        """
+        pool = self._vpool
+        try:
+            pair = pool.pop()
+        except IndexError:
+            pair = self._new_vbuf()
+        try:
+            if flags:
+                ret: int = self._lib.bpf_map_lookup_elem_flags(fd, key, pair[0], flags)
+            else:
+                ret = self._c_lookup(fd, key, pair[0])
+            return ret, (pair[1][:] if ret == 0 else None)
+        finally:
+            pool.append(pair)
+
     def _lookup_raw(self, key: bytes, flags: int) -> bytes | None:
         """lookup() after the checks; also the typed layer's entry point.
 
@@ -836,20 +874,16 @@ class MapHandle(NoCopy):
             fd = calls[0]
             if fd < 0:
                 raise self._unusable()
-            pool = self._vpool
-            try:
-                pair = pool.pop()
-            except IndexError:
-                pair = self._new_vbuf()
-            if flags:
-                ret = self._lib.bpf_map_lookup_elem_flags(fd, key, pair[0], flags)
-            else:
+            pair = self._own
+            if not flags and pair is not None and len(calls) == 2:
                 ret = self._c_lookup(fd, key, pair[0])
-            if ret == 0:
-                out: bytes = pair[1][:]
-                pool.append(pair)
-                return out
-            pool.append(pair)
+                if ret == 0:
+                    out: bytes = pair[1][:]
+                    return out
+            else:
+                ret, got = self._lookup_pooled(fd, key, flags)
+                if ret == 0:
+                    return got
         finally:
             calls.pop()
             if calls[0] < 0:
@@ -883,25 +917,19 @@ class MapHandle(NoCopy):
             if key.__class__ is not bytes or len(key) != self._key_size:
                 key = self._key(key, "lookup_percpu")
             flags = 0 if flags is _ANY else self._lookup_flags(flags, "lookup_percpu")
-            pool = self._vpool
-            try:
-                pair = pool.pop()
-            except IndexError:
-                pair = self._new_vbuf()
-            if flags:
-                ret = self._lib.bpf_map_lookup_elem_flags(fd, key, pair[0], flags)
-            else:
+            pair = self._own
+            if not flags and pair is not None and len(calls) == 2:
                 ret = self._c_lookup(fd, key, pair[0])
-            if ret == 0:
-                raw: bytes = pair[1][:]
-                pool.append(pair)
-                s, n = self._slot, self._value_size
-                return [raw[i : i + n] for i in range(0, self._vbuf_size, s)]
-            pool.append(pair)
+                raw = pair[1][:] if ret == 0 else None
+            else:
+                ret, raw = self._lookup_pooled(fd, key, flags)
         finally:
             calls.pop()
             if calls[0] < 0:
                 self._lt.finish()
+        if raw is not None:
+            s, n = self._slot, self._value_size
+            return [raw[i : i + n] for i in range(0, self._vbuf_size, s)]
         if ret == -_errno.ENOENT:
             return None
         raise self._elem_error(ret, "lookup_percpu", flags)
@@ -929,10 +957,8 @@ class MapHandle(NoCopy):
             fd = calls[0]
             if fd < 0:
                 raise self._unusable()
-            if self._kind_error is not None:
-                raise self._wrong_kind("update")
-            if key.__class__ is not bytes or len(key) != self._key_size:
-                key = self._key(key, "update")
+            if key.__class__ is not bytes or len(key) != self._elem_ks:
+                key = self._elem_key(key, "update")
             if value.__class__ is not bytes or len(value) != self._value_size:
                 value = self._value(value, "update")
             flags = 0 if flags is _ANY else self._update_flags(flags, "update")

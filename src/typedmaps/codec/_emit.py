@@ -686,3 +686,40 @@ def encode_pairs(items):
     name = f"<typedmaps pair {kp.packer.format} {vp.packer.format}>"
     exec(compile(src, name, "exec"), ns)
     return PairPlan(ns["decode_pairs"], ns["encode_pairs"], src)
+
+
+@dataclasses.dataclass(frozen=True)
+class ElementCode:
+    """The generated statements of a key codec and a value codec, for code built around them.
+
+    A typed map generates its element methods (``m[k]``, ``m[k] = v``, ...)
+    with these statements inline, between its own: no call into a codec on
+    the fast path. ``key`` and ``value`` are the codecs' parts (None for a
+    codec without a fast plan: then call the codec); every local name in the
+    key's statements starts with ``k_``, in the value's with ``v_``; the
+    names they use are in ``namespace``, with the packers and unpackers as
+    ``_kpack``, ``_kunpack``, ``_vpack``, ``_vunpack``. The statements may
+    raise (anything) where construct would answer differently: the caller
+    then asks the codec, which gives construct's value or error.
+    """
+
+    key: _Parts | None
+    value: _Parts | None
+    namespace: dict[str, Any]
+
+
+def element_code(key: Codec[Any] | None, value: Codec[Any] | None) -> ElementCode:
+    """The statements of both codecs' fast plans, in one namespace (see :class:`ElementCode`)."""
+    planner = _Planner()
+    parts: list[_Parts | None] = []
+    for codec, stem in ((key, "k_"), (value, "v_")):
+        if codec is None or not codec.fast or not codec.size:
+            parts.append(None)
+        else:
+            parts.append(_emit_parts(codec.schema, codec.size, planner, stem))
+    ns = _base_ns(planner)
+    for p, prefix in zip(parts, ("_k", "_v"), strict=True):
+        if p is not None:
+            ns[f"{prefix}pack"] = p.packer.pack
+            ns[f"{prefix}unpack"] = p.packer.unpack
+    return ElementCode(parts[0], parts[1], ns)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, overload
 from ..codec import Codec, pair_plan
 from ..flags import MapType
 from ..handle import MapHandle
-from . import _memory
+from . import _fast, _memory
 from ._base import K, T, V, _check_layout, _check_size, _codec, _KeyedMap, _not_found
 
 if TYPE_CHECKING:
@@ -102,8 +102,11 @@ class TypedMap(_KeyedMap[K, V, V]):
         pp = pair_plan(self._key_codec, vc)
         self._pairs = None if pp is None else pp.decode_pairs
         self._epairs = None if pp is None else pp.encode_pairs
-        if self.__class__ is TypedMap and _memory.wants(handle):
-            _memory.adopt(self)  # an mmapable ARRAY: element access through its memory
+        if self.__class__ is TypedMap:  # (a subclass keeps the methods it has)
+            if _memory.wants(handle):
+                _memory.adopt(self)  # an mmapable ARRAY: element access through its memory
+            if self.__class__ is TypedMap:
+                _fast.adopt(self, percpu=False)  # element methods generated for this map
 
     @classmethod
     def from_numpy(

@@ -12,6 +12,7 @@ from ..codec import Codec
 from ..errors import CodecError, SizeMismatchError
 from ..flags import MapType
 from ..handle import MapHandle
+from . import _fast
 from ._base import _MISSING, K, T, V, _check_layout, _check_size, _codec, _KeyedMap, _not_found
 
 if TYPE_CHECKING:
@@ -81,6 +82,8 @@ class PerCpuTypedMap(_KeyedMap[K, list[V], Sequence[V]]):
             self._ek,
             vc.strided_decoder(handle._ncpus, handle._slot),
         )
+        if self.__class__ is PerCpuTypedMap:  # (a subclass keeps the methods it has)
+            _fast.adopt(self, percpu=True)  # element methods generated for this map
 
     @classmethod
     def from_numpy(
