@@ -401,3 +401,19 @@ def test_close_from_another_thread_during_generated_calls(make_map: MakeMap) -> 
     assert errors == []
     assert h._lt.released
     assert pc._lt.released
+
+
+def test_values_the_inline_statements_cannot_decode_go_to_the_codec(make_map: MakeMap) -> None:
+    """Bytes the fast statements refuse (not ASCII in a PaddedString) get the codec's answer."""
+    h = make_map(tm.MapType.HASH, key_size=8, value_size=20, max_entries=4)
+    m = tm.TypedMap(h, key=cs.Int64ul, value=VALUE)
+    good = VALUE.build(Value("ab", Inner(3, Kind.B), cs.ListContainer([1, 2])))
+    h.update((1).to_bytes(8, "little"), b"\xff" + good[1:])
+    h.update((2).to_bytes(8, "little"), good[:8] + bytes([7, 0, 0, 0, 9]) + good[13:])
+    for k in (1, 2):
+        for name, args in (("__getitem__", ()), ("get", (None,))):
+            got = outcome(getattr(m, name), k, *args)
+            assert got == outcome(getattr(tm.TypedMap, name), m, k, *args), (k, name)
+    assert outcome(m.__getitem__, 1)[0] == "CodecError"
+    assert m[2].inner.kind == Kind(9)  # an unknown enum value, as construct gives it
+    assert h._calls == [h.fileno()]

@@ -63,6 +63,22 @@ _LOOKUP = """        pair = _h._own
         else:
             ret, raw = _h._lookup_pooled(fd, kb, 0)"""
 
+# The same, decoding the value straight from the handle's own buffer while
+# the call is still in flight (no bytes copy); the pooled path and a value the
+# statements do not decode leave ``raw`` for the codec, as above.
+_LOOKUP_DECODE = """        pair = _h._own
+        if pair is not None and len(calls) == 2:
+            ret = _look(fd, kb, pair[0])
+            if not ret:
+                try:
+                    {target} = _vunpack_from(pair[1])
+                    {lines}
+                    return {expr}
+                except Exception:
+                    raw = pair[1][:]
+        else:
+            ret, raw = _h._lookup_pooled(fd, kb, 0)"""
+
 # A lookup that only needs the return code.
 _PROBE = """        pair = _h._own
         if pair is not None and len(calls) == 2:
@@ -108,7 +124,12 @@ def _decode(parts: _Parts | None, strided: bool) -> str:
 
 def _source(key: _Parts | None, value: _Parts | None, percpu: bool) -> str:
     kenc = _encode(key, "key", "kb", "_ek", "_k")
-    get = _CALL.format(call=_LOOKUP)
+    if value is None or percpu:
+        get = _CALL.format(call=_LOOKUP)
+    else:
+        lines = "\n                    ".join(value.dec_lines) or "pass"
+        call = _LOOKUP_DECODE.format(target=value.target, lines=lines, expr=value.dec_expr)
+        get = _CALL.format(call=call)
     dec = _decode(value, percpu)
     venc = "    vb = _eo(value)\n" if percpu else _encode(value, "value", "vb", "_ev", "_v")
     return f"""
