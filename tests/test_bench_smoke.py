@@ -40,6 +40,7 @@ OPS = {
         "update_batch",
     ),
     "bcc": ("lookup", "update", "lookup_batch", "lookup_fields", "lookup_batch_fields"),
+    "hand": ("lookup", "lookup_fields", "lookup_batch", "lookup_batch_fields"),
 }
 PERCPU_OPS = {
     "c": ("percpu_lookup",),
@@ -166,6 +167,7 @@ def test_bench_runs_end_to_end(bpf: None, tmp_path: Path) -> None:
         if group != "bcc" or have_bcc:
             _check(record, "plain", group, ops)
     _check(record, "plain", "plug", ("count_only",))
+    _check(record, "plain", "hand", ("lookup_fn", "lookup_fn_life"))  # bench/pyfloor.py
     if not have_bcc:
         assert "bcc" in record["unavailable"]
 
@@ -191,7 +193,8 @@ def test_bench_runs_end_to_end(bpf: None, tmp_path: Path) -> None:
 
     # The printed report and the Markdown tables name every implementation, shape and target.
     markdown = (tmp_path / "tables.md").read_text()
-    for word in ("C libbpf", "cffi floor", "MapHandle", "TypedMap", "Plugin", *SHAPES, *names):
+    words = ("C libbpf", "cffi floor", "MapHandle", "TypedMap", "hand-written", "Plugin")
+    for word in (*words, *SHAPES, *names):
         assert word in proc.stdout
         assert word in markdown
     assert "PASS" in proc.stdout or "MISS" in proc.stdout
