@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
+import struct
 import subprocess
 import sys
 import textwrap
@@ -38,6 +39,7 @@ from typedmaps.codec import make_codec
 from typedmaps.typed.columnar import dtype_of, schema_of
 
 from .conftest import MakeMap, bpf_object
+from .syscall_count import bpf_calls
 
 pytestmark = pytest.mark.bpf
 
@@ -422,6 +424,213 @@ def test_to_arrow_and_to_pandas(make_map: MakeMap) -> None:
     assert sorted(df["value.packets"]) == list(range(20))
 
 
+# ------------------------------------------------------------------ BTF schemas, byte orders
+
+
+_CONN_KEY = struct.Struct("<IIHHB3x")
+_CONN_STATS = struct.Struct("<QQQQ16sIIHBB6sH4I4x")
+
+
+def test_btf_maps_to_numpy_and_back(bpf: None) -> None:
+    """typed(h) of loaded maps: dtypes from the kernel's BTF, read and written back exactly."""
+    with tm.BpfObject.open(bpf_object("dumpbench")) as obj:
+        obj.maps["conns"].max_entries = 64
+        obj.load()
+        h = obj.maps["conns"]
+        conns = tm.typed(h)
+        assert isinstance(conns, tm.TypedMap)
+        comms = (b"curl", b"\x01\xffbin", b"sixteen-bytes-ok")
+        for i in range(40):
+            h.update(
+                _CONN_KEY.pack(i, 2 * i, 1000 + i, 443, 6),
+                _CONN_STATS.pack(i, 1500 * i, 10, 20, comms[i % 3], i % 4, 100 + i, 1460,
+                                 7, 1, bytes([i] * 6), i, i, 2 * i, 3 * i, 4 * i),
+            )  # fmt: skip
+        arr = conns.to_numpy()
+        assert arr.dtype.itemsize == 16 + 88
+        value = arr.dtype["value"]
+        assert _fields(value)["tcp"][1] == 56  # the nested struct at its C offset
+        assert value["rtt_us"].shape == (4,)
+        assert value["comm"] == np.dtype("S16")
+        assert _fields(value)["rtt_us"][1] == 68  # 4 bytes of tail padding after it
+        items = {int(k.saddr): v for k, v in conns.items()}
+        assert sorted(arr["key"]["saddr"].tolist()) == list(range(40))
+        for row in arr:
+            i = int(row["key"]["saddr"])
+            v = items[i]
+            assert int(row["key"]["daddr"]) == 2 * i
+            assert int(row["value"]["packets"]) == v.packets == i
+            assert int(row["value"]["state"]) == int(v.state)
+            assert int(row["value"]["tcp"]["mss"]) == v.tcp.mss == 1460
+            assert row["value"]["mac"].tolist() == list(v.mac) == [i] * 6
+            assert row["value"]["rtt_us"].tolist() == list(v.rtt_us)
+            assert row["value"]["comm"] == comms[i % 3]  # the raw bytes, text or not
+        arr["value"]["packets"] += 1000
+        arr["value"]["tcp"]["wscale"] = 9
+        assert conns.update_batch(arr) == 40
+        want = _CONN_STATS.pack(1007, 1500 * 7, 10, 20, comms[1], 3, 107, 1460, 9, 1,
+                                bytes([7] * 6), 7, 7, 14, 21, 28)  # fmt: skip
+        assert h.lookup(_CONN_KEY.pack(7, 14, 1007, 443, 6)) == want  # padding zero, every byte
+
+    with tm.BpfObject.open(bpf_object("zoo")) as obj:
+        obj.load()
+        words = tm.typed(obj.maps["zoo_lru"])  # a union: members overlap at offset 0
+        assert isinstance(words, tm.TypedMap)
+        obj.maps["zoo_lru"].update(struct.pack("<Q", 5), struct.pack("<HH", 0x1234, 0xABCD))
+        row = words.to_numpy()[0]
+        assert int(row["value"]["word"]) == 0xABCD1234
+        assert row["value"]["bytes"].tolist() == [0x34, 0x12, 0xCD, 0xAB]
+        assert int(row["value"]["halves"]["hi"]) == 0xABCD
+        stats = tm.typed(obj.maps["zoo_pcpu_arr"])  # per-CPU, floats, 3 bytes of tail padding
+        assert isinstance(stats, tm.PerCpuTypedMap)
+        ncpus = tm.num_possible_cpus()
+        pc = stats.to_numpy()
+        assert pc["value"].shape == (obj.maps["zoo_pcpu_arr"].max_entries, ncpus)
+        pc["value"]["avg"][1] = [0.5 + c for c in range(ncpus)]
+        pc["value"]["kind"][1] = 7
+        stats.update_batch(pc[1:2])
+        got = stats[1]
+        assert [s.avg for s in got] == [0.5 + c for c in range(ncpus)]
+        assert {s.kind for s in got} == {7}
+        bits = tm.typed(obj.maps["zoo_array"])
+        assert isinstance(bits, tm.TypedMap)
+        with pytest.raises(tm.DtypeError, match=r"^value\.bits\.a: a 3-bit bitfield"):
+            bits.to_numpy()
+
+
+def test_both_byte_orders_on_a_real_map(make_map: MakeMap) -> None:
+    key = cs.Struct("be" / cs.Int32ub, "le" / cs.Int32ul)
+    value = cs.Struct(
+        "a" / cs.Int64sb,
+        "b" / cs.Int16sl,
+        "c" / cs.Float64b,
+        "d" / cs.Float32l,
+        "e" / cs.BytesInteger(2, swapped=True),
+        "f" / cs.BytesInteger(2),
+    )
+    h = make_map(tm.MapType.HASH, key_size=8, value_size=26, max_entries=32, name="tm_colbo")
+    m: tm.TypedMap[Any, Any] = tm.TypedMap(h, key=key, value=value)
+    m.update_batch(
+        [({"be": i, "le": i}, {"a": -i, "b": -2 * i, "c": i / 4, "d": i / 8, "e": i, "f": 300 + i})
+         for i in range(20)]
+    )  # fmt: skip
+    arr = m.to_numpy()
+    k, v = arr.dtype["key"], arr.dtype["value"]
+    assert (k["be"], k["le"]) == (np.dtype(">u4"), np.dtype("<u4"))
+    assert [v[n] for n in "abcdef"] == [
+        np.dtype(t) for t in (">i8", "<i2", ">f8", "<f4", "<u2", ">u2")
+    ]
+    for row in arr:
+        i = int(row["key"]["le"])
+        assert int(row["key"]["be"]) == i
+        got = [row["value"][n].item() for n in "abcdef"]
+        assert got == [-i, -2 * i, i / 4, i / 8, i, 300 + i]
+    # Written back from native-order columns: converted to each field's own order.
+    native = np.zeros(
+        20,
+        dtype=[
+            ("key", [("be", "=u4"), ("le", "=u4")]),
+            (
+                "value",
+                [
+                    (n, t)
+                    for n, t in zip(
+                        "abcdef", ("=i8", "=i2", "=f8", "=f4", "=u2", "=u2"), strict=True
+                    )
+                ],
+            ),
+        ],
+    )
+    native["key"]["be"] = native["key"]["le"] = np.arange(20)
+    native["value"]["a"] = -np.arange(20) * 10
+    native["value"]["f"] = 65535
+    m.clear()
+    assert m.update_batch(native) == 20
+    raw = h.lookup(struct.pack(">I", 3) + struct.pack("<I", 3))
+    assert raw == struct.pack(">q", -30) + bytes(2 + 8 + 4 + 2) + struct.pack(">H", 65535)
+
+
+def test_update_batch_writes_in_batches_and_counts_from_the_array_start(make_map: MakeMap) -> None:
+    n = 9000  # more than two of the 4096-record batches
+    value = cs.Struct("a" / cs.Int32ul, cs.Padding(4), "b" / cs.Int64ul)
+    h = make_map(tm.MapType.HASH, key_size=8, value_size=16, max_entries=n, name="tm_colch")
+    m = tm.TypedMap(h, key=cs.Int64ul, value=value)
+    arr = np.zeros(n, m.dtype)
+    arr["key"] = np.arange(n)
+    arr["value"]["a"] = np.arange(n)
+    arr["value"]["b"] = np.arange(n) * 3
+    arr.view(np.uint8).reshape(n, -1)[:, 12:16] = 0xEE  # garbage in the value's padding
+    assert m.update_batch(arr[::-1]) == n  # a strided view: copied as opaque records
+    assert h.lookup((8000).to_bytes(8, "little")) == struct.pack("<I4xQ", 8000, 24000)
+    back = m.to_numpy()
+    assert sorted(back["value"]["b"].tolist()) == [3 * i for i in range(n)]
+    small = make_map(
+        tm.MapType.HASH, key_size=8, value_size=16, max_entries=5000, name="tm_colfull"
+    )
+    ms = tm.TypedMap(small, key=cs.Int64ul, value=value)
+    with pytest.raises(tm.MapFullError) as info:
+        ms.update_batch(arr)
+    assert isinstance(info.value, tm.BatchError)
+    assert info.value.processed == 5000  # of the whole array, not of the batch that failed
+    assert "after 5000 element(s)" in str(info.value)
+    assert len(list(small.keys())) == 5000
+
+
+def test_per_cpu_update_batch_in_batches(make_map: MakeMap) -> None:
+    ncpus = tm.num_possible_cpus()
+    n = 5000
+    schema = cs.Struct("a" / cs.Int32ul, "b" / cs.Int16ul)  # 6 bytes: an 8-byte slot per CPU
+    h = make_map(tm.MapType.PERCPU_HASH, key_size=4, value_size=6, max_entries=n, name="tm_colpcb")
+    pc: tm.PerCpuTypedMap[Any, Any] = tm.PerCpuTypedMap(h, key=cs.Int32ul, value=schema)
+    arr = np.zeros(n, pc.dtype)
+    arr["key"] = np.arange(n)
+    arr["value"]["a"] = np.arange(n)[:, None] + np.arange(ncpus) * 100000
+    arr["value"]["b"] = 7
+    assert pc.update_batch(arr) == n
+    assert [(x.a, x.b) for x in pc[4321]] == [(4321 + c * 100000, 7) for c in range(ncpus)]
+    assert h.lookup_percpu((4999).to_bytes(4, "little")) == [
+        struct.pack("<IH", 4999 + c * 100000, 7) for c in range(ncpus)
+    ]
+
+
+def test_refused_input_makes_no_syscall(bpf: None) -> None:
+    """Bad arrays and schemas without a dtype are refused before any bpf() call."""
+    setup = """
+        import numpy as np
+        import construct as cs
+        import typedmaps as tm
+        h = tm.MapHandle.create(tm.MapType.HASH, key_size=4, value_size=4, max_entries=8)
+        value = cs.Struct("n" / cs.Int16ul, "s" / cs.PaddedString(2, "ascii"))
+        m = tm.TypedMap(h, key=cs.Int32ul, value=value)
+        bits = tm.TypedMap(h, key=cs.Int32ul, value=cs.BitStruct("a" / cs.BitsInteger(32)))
+        good = np.zeros(2, m.dtype)
+        big = np.zeros(2, [("key", "<u8"), ("value", [("n", "<u4"), ("s", "S2")])])
+        big["key"][1] = 2**40
+        text = good.copy()
+        text["value"]["s"][1] = b"\\xe9"
+        cases = [
+            (bits.to_numpy, ()),
+            (bits.update_batch, (good,)),
+            (m.update_batch, (np.zeros((2, 2), m.dtype),)),
+            (m.update_batch, (big,)),
+            (m.update_batch, (text,)),
+            (m.update_batch, (np.zeros(2, [("key", "<u4")]),)),
+            (tm.TypedMap.from_numpy, (np.zeros(2, [("k", "<u4"), ("value", "<u4")]),)),
+        ]
+    """
+    measured = """
+        for call, args in cases:
+            try:
+                call(*args)
+            except (tm.DtypeError, tm.CodecError, tm.ArgumentError):
+                pass
+            else:
+                raise SystemExit(f"{call} accepted {args}")
+    """
+    count, lines = bpf_calls(setup, measured)
+    assert count == 0, lines
+
+
 # ------------------------------------------------------------------ optional extras
 
 
@@ -433,7 +642,7 @@ def test_missing_extras_are_named(bpf: None) -> None:
 
         class NotInstalled:  # as if the packages were not installed
             def find_spec(self, name, path=None, target=None):
-                if name.split(".")[0] in sys.argv[1:]:
+                if name.split(".")[0] in sys.argv[2:]:
                     raise ModuleNotFoundError(f"No module named {name!r}", name=name)
 
         sys.meta_path.insert(0, NotInstalled())
@@ -441,6 +650,15 @@ def test_missing_extras_are_named(bpf: None) -> None:
         import typedmaps as tm
         h = tm.MapHandle.create(tm.MapType.HASH, key_size=4, value_size=4, max_entries=2)
         m = tm.TypedMap(h, key=cs.Int32ul, value=cs.Int32ul)
+        # The core, without the extras: element and batch operations, BTF-typed maps.
+        m[1] = 2
+        assert m.update_batch([(3, 4)]) == 1 and dict(m.items()) == {1: 2, 3: 4}
+        with tm.BpfObject.open(sys.argv[1]) as obj:
+            obj.load()
+            t = tm.typed(obj.maps["zoo_floats"])
+            t["pi"] = 3.25
+            assert list(t.values()) == [3.25]
+        m.clear()
         for call in (m.to_numpy, m.to_arrow, m.to_pandas):
             try:
                 call()
@@ -453,14 +671,41 @@ def test_missing_extras_are_named(bpf: None) -> None:
         """
     )
 
+    zoo = str(bpf_object("zoo"))
+
     def run(*blocked: str) -> list[str]:
         out = subprocess.run(
-            [sys.executable, "-c", code, *blocked], capture_output=True, text=True, check=True
+            [sys.executable, "-c", code, zoo, *blocked], capture_output=True, text=True, check=False
         )
+        assert out.returncode == 0, out.stderr[-3000:]
         return out.stdout.split()
 
     assert run("numpy") == ["to_numpy", "numpy", "to_arrow", "arrow", "to_pandas", "pandas"]
     assert run("pyarrow") == ["to_numpy", "ok", "to_arrow", "arrow", "to_pandas", "ok"]
     assert run("pandas") == ["to_numpy", "ok", "to_arrow", "ok", "to_pandas", "pandas"]
+    # Installed but never imported by the core: `import typedmaps`, maps, BTF, the CLI's dump.
+    core = textwrap.dedent(
+        """
+        import sys
+        import construct as cs
+        import typedmaps as tm
+        from typedmaps import _dump, _cli
+        h = tm.MapHandle.create(tm.MapType.HASH, key_size=4, value_size=4, max_entries=2)
+        m = tm.TypedMap(h, key=cs.Int32ul, value=cs.Int32ul)
+        m[1] = 2
+        m.update_batch([(3, 4)])
+        assert dict(m.items()) == {1: 2, 3: 4}
+        with tm.BpfObject.open(sys.argv[1]) as obj:
+            obj.load()
+            list(tm.typed(obj.maps["zoo_hash"]).items())
+        h.close()
+        print(sorted(n for n in sys.modules if n.split(".")[0] in ("numpy", "pyarrow", "pandas")))
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", core, zoo], capture_output=True, text=True, check=False
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.split() == ["[]"]
     err = tm.ExtraNotInstalledError("to_numpy()", "numpy", "numpy")
     assert "pip install 'typedmaps[numpy]'" in str(err)

@@ -1315,6 +1315,51 @@ class MapHandle(NoCopy):
             return 0
         return self._write_batch(op, self._lib.bpf_map_update_batch, (kb, vb), count, opts)
 
+    def _update_batch_from(self, keys: Any, values: Any, count: int, elem_flags: int) -> int:
+        """:meth:`update_batch` from contiguous buffers the caller owns (ndarrays), not copied.
+
+        For the columnar layer (typed/columnar.py), whose packed arrays would
+        otherwise be copied once more into bytes. Each buffer must hold
+        exactly ``count`` elements, as for update_batch.
+
+        Raises:
+            ArgumentError: a buffer is not contiguous.
+            SizeMismatchError, BatchError, CodecError, NotSupportedError:
+                as :meth:`update_batch`.
+        """
+        op = "update_batch"
+        self._open_fd()
+        if self._info.map_type.is_keyless:
+            raise self._wrong_kind(op)
+        count = self._batch_count(count, op)
+        ptrs = []
+        for buf, unit, what in (
+            (keys, self._key_size, "keys"),
+            (values, self._vbuf_size, "values"),
+        ):
+            try:
+                ptr = ffi.from_buffer(buf)
+            except (TypeError, ValueError, BufferError):
+                raise ArgumentError(
+                    f"{op}: {what} must be a contiguous buffer, not {type(buf).__name__}",
+                    argument=what,
+                    value=buf,
+                ) from None
+            if len(ptr) != count * unit:
+                raise SizeMismatchError(
+                    f"{op}: {what} buffer",
+                    len(ptr),
+                    count * unit,
+                    f"{count} element(s) of {unit} bytes",
+                )
+            ptrs.append(ptr)
+        opts = self._batch_opts(elem_flags, 0, op)
+        if count == 0:
+            return 0
+        return self._write_batch(
+            op, self._lib.bpf_map_update_batch, (ptrs[0], ptrs[1]), count, opts
+        )
+
     def delete_batch(
         self, keys: BytesLike, count: int, elem_flags: int = MapFlags.ANY, flags: int = 0
     ) -> int:

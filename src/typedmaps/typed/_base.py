@@ -662,7 +662,8 @@ class _KeyedMap(_OnHandle, MutableMapping[K, _VO], Generic[K, _VO, _VI]):
         Args:
             pairs: a mapping, an iterable of (key, value) pairs, or a numpy
                 structured array of records (see :meth:`to_numpy`; written
-                without encoding each value in Python).
+                without encoding each value in Python, 4096 records a
+                syscall, every record checked before the first).
             elem_flags: ANY, or LOCK for values with a bpf_spin_lock. The
                 kernel refuses NO_EXIST/EXIST in batch operations; use
                 :meth:`insert` / :meth:`replace` for those.
