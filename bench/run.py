@@ -59,7 +59,9 @@ ROOT: Final = BENCH_DIR.parent
 RESULTS_DIR: Final = BENCH_DIR / "results"
 SCHEMA_VERSION: Final = 2
 #: Modules in bench/ whose ``register(reg)`` adds groups, targets and checks to the run.
-PLUGINS: Final[tuple[str, ...]] = ("pyfloor",)
+#: pyfloor: the hand-written floor; columnar: to_numpy() / update_batch(array),
+#: the dump against bpftool, to_numpy() memory.
+PLUGINS: Final[tuple[str, ...]] = ("pyfloor", "columnar")
 #: cpu: this thread's CPU time (user + kernel), so time slices lost to other
 #: processes on a shared machine do not count; wall: perf_counter.
 CLOCKS: Final[dict[str, Clock]] = {"cpu": time.thread_time_ns, "wall": time.perf_counter_ns}

@@ -20,11 +20,31 @@ from .test_cli_support import bpftool_exe
 pytestmark = pytest.mark.bpf
 
 
+def run_bench(
+    cmd: list[str], timeout: float = 300
+) -> tuple[subprocess.CompletedProcess[str], list[Path]]:
+    """Run a benchmark script; its result and the dump pins it left behind.
+
+    The dump benchmark pins its map as typedmaps_bench_dump_<pid>_<random>:
+    only pins of this very process count (other tests run benchmarks too).
+    """
+    with subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
+    ) as p:
+        try:
+            out, err = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            raise
+    mine = f"typedmaps_bench_dump_{p.pid}_"
+    left = [q for q in BPFFS.iterdir() if q.name.startswith(mine)]
+    return subprocess.CompletedProcess(cmd, p.returncode, out, err), left
+
+
 def test_cli_dump_bench_runs(bpf: None, tmp_path: Path) -> None:
     bpftool_exe()
-    before = set(BPFFS.iterdir())
     out = tmp_path / "record.json"
-    proc = subprocess.run(
+    proc, left = run_bench(
         [
             sys.executable,
             str(ROOT / "bench" / "cli_dump.py"),
@@ -33,12 +53,7 @@ def test_cli_dump_bench_runs(bpf: None, tmp_path: Path) -> None:
             "--warmup=0",
             f"--results-dir={tmp_path / 'results'}",
             f"--json={out}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        cwd=ROOT,
+        ]
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     rec = json.loads(out.read_text())
@@ -50,4 +65,4 @@ def test_cli_dump_bench_runs(bpf: None, tmp_path: Path) -> None:
     t = rec["target"]
     assert t["met"] == (t["ratio"] <= t["limit"] == 3.0)
     assert "| typedmaps |" in proc.stdout
-    assert not [p for p in set(BPFFS.iterdir()) - before if "typedmaps_bench_dump" in p.name]
+    assert not left
