@@ -282,23 +282,17 @@ def register(reg: Registry) -> None:
     reg.add_op("percpu_lookup_batch", "per-CPU full batch read (per element)")
     reg.add_group("numpy", "numpy", NumpyBench)
     reg.add_group("c_percpu", "C per-CPU batch", CPercpuBatch)
+
+    def target(
+        name: str, shape: str, num: tuple[str, str], den: tuple[str, str], limit: float
+    ) -> None:
+        reg.add_target(Target(f"{name} ({shape})", (shape, *num), (shape, *den), limit))
+
     for shape in ("plain", "frozen_str", "nested"):
-        reg.add_target(
-            Target(
-                f"to_numpy() <= {TO_NUMPY_LIMIT:g}x C batch lookup ({shape})",
-                (shape, "numpy", "to_numpy"),
-                (shape, "c", "lookup_batch"),
-                TO_NUMPY_LIMIT,
-            )
-        )
-        reg.add_target(
-            Target(
-                f"update_batch(array) <= {UPDATE_LIMIT:g}x C batch update ({shape})",
-                (shape, "numpy", "update_batch_array"),
-                (shape, "c", "update_batch"),
-                UPDATE_LIMIT,
-            )
-        )
+        target(f"to_numpy() <= {TO_NUMPY_LIMIT:g}x C batch lookup", shape,
+               ("numpy", "to_numpy"), ("c", "lookup_batch"), TO_NUMPY_LIMIT)  # fmt: skip
+        target(f"update_batch(array) <= {UPDATE_LIMIT:g}x C batch update", shape,
+               ("numpy", "update_batch_array"), ("c", "update_batch"), UPDATE_LIMIT)  # fmt: skip
         reg.add_info(
             Info(
                 f"to_numpy() / TypedMap.items() ({shape})",
@@ -306,14 +300,9 @@ def register(reg: Registry) -> None:
                 (shape, "typed", "lookup_batch"),
             )
         )
-    reg.add_target(
-        Target(
-            f"per-CPU to_numpy() <= {TO_NUMPY_LIMIT:g}x C per-CPU batch lookup (plain)",
-            ("plain", "numpy", "percpu_to_numpy"),
-            ("plain", "c_percpu", "percpu_lookup_batch"),
-            TO_NUMPY_LIMIT,
-        )
-    )
+    target(f"per-CPU to_numpy() <= {TO_NUMPY_LIMIT:g}x C per-CPU batch lookup", "plain",
+           ("numpy", "percpu_to_numpy"), ("c_percpu", "percpu_lookup_batch"),
+           TO_NUMPY_LIMIT)  # fmt: skip
     reg.add_check(Check("typedmaps dump --json <= 3x bpftool map dump -j (wall)", run_dump))
     reg.add_check(Check("memory bounded over to_numpy() (plain, allocated once)", run_memory))
 

@@ -1235,13 +1235,7 @@ class MapHandle(NoCopy):
 
     def _check_batch_arg(self, data: object, count: int, unit: int, what: str, op: str) -> bytes:
         b = _as_bytes(data, what)
-        if len(b) != count * unit:
-            raise SizeMismatchError(
-                f"{op}: {what} buffer",
-                len(b),
-                count * unit,
-                f"{count} element(s) of {unit} bytes",
-            )
+        _check_batch_len(len(b), count, unit, what, op)
         return b
 
     def _batch_count(self, count: int, op: str) -> int:
@@ -1345,13 +1339,7 @@ class MapHandle(NoCopy):
                     argument=what,
                     value=buf,
                 ) from None
-            if len(ptr) != count * unit:
-                raise SizeMismatchError(
-                    f"{op}: {what} buffer",
-                    len(ptr),
-                    count * unit,
-                    f"{count} element(s) of {unit} bytes",
-                )
+            _check_batch_len(len(ptr), count, unit, what, op)
             ptrs.append(ptr)
         opts = self._batch_opts(elem_flags, 0, op)
         if count == 0:
@@ -1785,6 +1773,14 @@ class MapHandle(NoCopy):
             )
 
         _pins.unpin(p, f"unpin {os.fsdecode(p)}", "map", same_map)
+
+
+def _check_batch_len(have: int, count: int, unit: int, what: str, op: str) -> None:
+    """A batch buffer of ``have`` bytes must hold exactly ``count`` elements of ``unit`` bytes."""
+    if have != count * unit:
+        raise SizeMismatchError(
+            f"{op}: {what} buffer", have, count * unit, f"{count} element(s) of {unit} bytes"
+        )
 
 
 def unpin_path(path: str | os.PathLike[str], want: str | None = None) -> None:
