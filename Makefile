@@ -109,6 +109,7 @@ bench: setup
 	$(PY) bench/lifetime.py
 	$(PY) bench/data.py
 	$(PY) bench/events.py $(EVENTS_BENCH_ARGS)
+	$(PY) bench/cli_dump.py $(CLI_BENCH_ARGS)
 
 # The site: mkdocs.yml sets strict mode (every warning fails) and build/site;
 # tools/mkdocs_hooks.py generates the API reference from __all__.
