@@ -202,7 +202,7 @@ DRIVER = r"""
 import json, os, signal, sys, time, traceback
 import typedmaps as tm
 from typedmaps.btf import Btf
-from typedmaps.btf.format import format_type
+from typedmaps.btf.format import dumps, format_type, json_writer
 from typedmaps.codec import make_codec
 from typedmaps.codegen import generate
 
@@ -219,7 +219,13 @@ def exercise(btf):
         if size > 4096:
             continue
         data = bytes((i * 37) & 0xFF for i in range(size))
-        format_type(btf, t.id, data)
+        shown = dumps(format_type(btf, t.id, data))
+        try:  # the compiled writer typedmaps dump uses: the same text
+            text = json_writer(btf, t.id, size=size)(data, 0)
+        except tm.TypedMapsError:
+            pass
+        else:
+            assert text == shown, (t.id, text[:200], shown[:200])
         try:
             codec = make_codec(btf.schema(t.id))
             codec.encode(codec.decode(data))

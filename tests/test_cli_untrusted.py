@@ -144,19 +144,33 @@ def test_gen_never_blocks_on_where_it_writes(tmp_path: Path) -> None:
     assert out.read_text().startswith('"""Typed accessors')
 
 
-def test_dump_and_show_never_block(tmp_path: Path) -> None:
+def test_map_commands_never_block(tmp_path: Path) -> None:
+    """dump, show, events and export given a FIFO, a device or a directory as MAP,
+    and events given one as its --btf object: one line and an error status, at once."""
     fifo = tmp_path / "map.fifo"
     os.mkfifo(fifo)
-    for cmd in ("dump", "show"):
-        for target in (str(fifo), "/dev/zero", str(tmp_path)):
-            r = typedmaps_cli(cmd, target, check=False)
-            assert r.returncode in (
-                _cli.EXIT_ERROR,
-                _cli.EXIT_USAGE,
-                _cli.EXIT_NOT_FOUND,
-                _cli.EXIT_PERMISSION,
-            ), r
-            _one_line(r)
+    ring = str(bpf_object("ringbuf"))
+    targets = (str(fifo), "/dev/zero", str(tmp_path))
+    commands: list[list[str]] = []
+    for target in targets:
+        commands += [
+            ["dump", target, "--json"],
+            ["show", target],
+            ["events", target, "--btf", ring, "--type", "event", "--count", "1", "--timeout", "1"],
+            ["export", "--prometheus", "127.0.0.1:0", target],
+            ["events", "id:1", "--btf", target, "--type", "event", "--timeout", "1"],
+        ]
+    for argv in commands:
+        r = typedmaps_cli(*argv, check=False)  # the helper's timeout catches a hang
+        assert r.returncode in (
+            _cli.EXIT_ERROR,
+            _cli.EXIT_USAGE,
+            _cli.EXIT_NOT_FOUND,
+            _cli.EXIT_PERMISSION,
+        ), (argv, r)
+        _one_line(r)
+        if "--btf" in argv and argv[argv.index("--btf") + 1] != ring:
+            assert "not a regular file" in r.stderr or "is a directory" in r.stderr, r.stderr
 
 
 def test_messages_are_one_printable_line(tmp_path: Path) -> None:

@@ -5,7 +5,9 @@ Each case (see tests/fuzz_objects.py) is a real object with one mutation
 .BTF header or type record, .BTF.ext), or its raw .BTF mutated alone. A
 driver process per batch forks one child per case, which opens the input
 with BpfObject.open, Btf.from_file / Btf.parse / Btf.from_bytes, then
-generates a module, formats and encodes every small type. A case passes
+generates a module, formats and encodes every small type (the compiled
+JSON writer `typedmaps dump` uses must write exactly what format_type
+formats, or refuse the type by name). A case passes
 when the child ends by itself within the time limit, having succeeded or
 raised an error of the typedmaps tree. Any signal, hang or other
 exception fails the test and names the case (source and mutation).

@@ -19,7 +19,7 @@ import pytest
 
 import typedmaps as tm
 from typedmaps.btf import Btf, BtfError, Kind
-from typedmaps.btf.format import format_type
+from typedmaps.btf.format import dumps, format_type, json_writer
 from typedmaps.codec import make_codec
 from typedmaps.codegen import generate
 
@@ -259,6 +259,23 @@ def test_formatting_reads_no_more_elements_than_bytes() -> None:
     assert _quick(lambda: format_type(btf, words, bytes(8))) == [0, 0]
     assert _quick(lambda: format_type(btf, big, b"\x01" * 8)) == [1] * 8
     assert _quick(lambda: format_type(btf, big, b"")) == []
+
+
+def test_the_compiled_writer_refuses_a_section_without_its_bytes() -> None:
+    """An object file's DATASEC (size 0, variables past it) has no bytes to write from:
+    a BtfError, never a read past the buffer; with its real size it is written."""
+    for size in (0, 8):
+        b = BtfBuilder()
+        u32 = _u32(b)
+        sec = b.datasec(".bss", [(b.var("a", u32), 0, 4), (b.var("b", u32), 4, 4)], size)
+        btf = Btf.parse(b.bytes())
+        if size:
+            text = json_writer(btf, sec, size=8)(struct.pack("<II", 1, 2), 0)
+            assert text == dumps(format_type(btf, sec, struct.pack("<II", 1, 2)))
+            assert text == '{".bss":[{"a":1},{"b":2}]}'
+        else:
+            with pytest.raises(BtfError, match="past the section's 0"):
+                json_writer(btf, sec, size=0)
 
 
 def test_loops_through_pointers_are_fine() -> None:

@@ -24,7 +24,7 @@ from ._btf import Btf
 if TYPE_CHECKING:
     from ..handle import MapInfo
 
-from ._types import INT_BOOL, INT_CHAR, MODIFIERS, BtfError, BtfType, Kind, c_string
+from ._types import INT_BOOL, INT_CHAR, MODIFIERS, BtfError, BtfType, FieldSlot, Kind, c_string
 
 __all__ = [
     "JObj",
@@ -670,7 +670,12 @@ class _Gen:
 
     def datasec(self, t: BtfType, at: _At) -> list[_Part]:
         btf = self.btf
-        btf.layout(t, at.path)
+        slots = btf.layout(t, at.path)
+        end = max((s.offset + s.size for s in slots if isinstance(s, FieldSlot)), default=0)
+        if end > t.size:
+            # an object file's section before libbpf lays it out (size 0):
+            # there are no bytes to read the variables from
+            raise BtfError(at.path, f"variables end at byte {end}, past the section's {t.size}")
         entries: list[list[_Part]] = []
         for m in t.members:
             var = btf.get(m.type_id)
@@ -714,9 +719,11 @@ def json_writer(
     Raises:
         BtfError: a type that cannot be shown, refused with the checks
             ``Btf.schema`` makes (void, forward declarations, functions,
-            flexible arrays, integers or floats of sizes without a layout,
-            overlapping or misaligned members), more than 2**24 elements in
-            one value, or types nested more than 64 deep.
+            integers or floats of sizes without a layout, overlapping or
+            misaligned members, a DATASEC whose variables lie past its size),
+            more than 2**24 elements in one value, or types nested more than
+            64 deep. Arrays without bytes (``x[0]``, elements of size 0) are
+            ``[]``.
         SizeMismatchError: ``size`` is given and differs from the type's.
     """
     if type_id == 0:
