@@ -176,6 +176,17 @@ def test_reads_and_writes_cross_the_memory(make_map: MakeMap) -> None:
     mem.release()
 
 
+def test_the_class_of_a_memory_map_makes_maps_of_their_own_handle(make_map: MakeMap) -> None:
+    a = make_map(tm.MapType.ARRAY, key_size=4, value_size=12, max_entries=5, map_flags=MMAPABLE)
+    b = make_map(tm.MapType.ARRAY, key_size=4, value_size=12, max_entries=5, map_flags=MMAPABLE)
+    ma = tm.TypedMap(a, key=cs.Int32ul, value=DataclassStruct(Odd))
+    mb = type(ma)(b, key=cs.Int32ul, value=DataclassStruct(Odd))
+    mb[1] = Odd(4, 5, 6)
+    assert b.lookup(struct.pack("<I", 1)) == struct.pack("<IiI", 4, 5, 6)
+    assert a.lookup(struct.pack("<I", 1)) == bytes(12)  # a's memory is untouched
+    assert ma[1] == Odd(0, 0, 0) and mb[1] == Odd(4, 5, 6)
+
+
 def test_a_programs_store_is_read_at_once(bpf: None) -> None:
     with tm.BpfObject.open(bpf_object("mmap_array")) as obj:
         obj.load()

@@ -357,7 +357,14 @@ def _memory_class(
         text = base.__repr__(self)
         return text[:-1] + ", via memory)"
 
+    def new(cls: type, *args: Any, **kwargs: Any) -> Any:
+        # ``type(m)(other_handle, ...)`` must make a map of its own handle, not
+        # one whose element methods reach m's memory: the public class builds
+        # it (and gives it a memory class of its own when it has memory).
+        return base(*args, **kwargs)
+
     body: dict[str, Any] = {
+        "__new__": new,
         "__slots__": (),
         "__module__": base.__module__,
         "__qualname__": base.__qualname__,
