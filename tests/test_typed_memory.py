@@ -184,7 +184,8 @@ def test_the_class_of_a_memory_map_makes_maps_of_their_own_handle(make_map: Make
     mb[1] = Odd(4, 5, 6)
     assert b.lookup(struct.pack("<I", 1)) == struct.pack("<IiI", 4, 5, 6)
     assert a.lookup(struct.pack("<I", 1)) == bytes(12)  # a's memory is untouched
-    assert ma[1] == Odd(0, 0, 0) and mb[1] == Odd(4, 5, 6)
+    assert ma[1] == Odd(0, 0, 0)
+    assert mb[1] == Odd(4, 5, 6)
 
 
 def test_a_programs_store_is_read_at_once(bpf: None) -> None:
