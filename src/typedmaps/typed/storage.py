@@ -450,6 +450,17 @@ def _open_path(path: str | bytes | os.PathLike[Any], op: str, want_dir: bool) ->
         raise MapError(exc.errno or _errno.EIO, op, f"open {os.fsdecode(p)!r}: {exc}") from None
 
 
+def _path_key(key: Any, op: str, want_dir: bool, hint: str) -> _Key:
+    """The key of a storage map keyed by a file: a path opened for ``op`` (and
+    closed after it), or an fd or file object used as it is."""
+    if isinstance(key, str | bytes | os.PathLike):
+        return _Key(_open_path(key, op, want_dir), True)
+    fd = _given_fd(key, "key")
+    if fd is None:
+        raise _arg_error("key", key, hint)
+    return _Key(fd, False)
+
+
 class _PathNotFound(MapError, FileNotFoundError):
     """A key path that does not exist (also a FileNotFoundError)."""
 
@@ -485,12 +496,7 @@ class TypedCgroupStorage(_LocalStorage["str | os.PathLike[str] | _HasFileno | in
         super().__init__(handle, value=value)
 
     def _key(self, key: Any, op: str) -> _Key:
-        if isinstance(key, str | bytes | os.PathLike):
-            return _Key(_open_path(key, op, True), True)
-        fd = _given_fd(key, "key")
-        if fd is None:
-            raise _arg_error("key", key, "a cgroup is named by its directory path or an fd of it")
-        return _Key(fd, False)
+        return _path_key(key, op, True, "a cgroup is named by its directory path or an fd of it")
 
     def _check(self, exc: MapError, key: object) -> MapError:
         if exc.errno == _errno.EBADF:
@@ -547,9 +553,4 @@ class TypedInodeStorage(_LocalStorage["str | os.PathLike[str] | _HasFileno | int
         super().__init__(handle, value=value)
 
     def _key(self, key: Any, op: str) -> _Key:
-        if isinstance(key, str | bytes | os.PathLike):
-            return _Key(_open_path(key, op, False), True)
-        fd = _given_fd(key, "key")
-        if fd is None:
-            raise _arg_error("key", key, "an inode is named by a path, a file object or an fd")
-        return _Key(fd, False)
+        return _path_key(key, op, False, "an inode is named by a path, a file object or an fd")
