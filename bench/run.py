@@ -52,7 +52,7 @@ import groups
 from harness import ALL_SHAPES, Clock, Context, Registry, Runner, Unavailable, make_shapes
 from shapes import SHAPES
 
-from typedmaps.handle import DEFAULT_BATCH
+from typedmaps._handle_batch import DEFAULT_BATCH
 
 BENCH_DIR: Final = Path(__file__).resolve().parent
 ROOT: Final = BENCH_DIR.parent

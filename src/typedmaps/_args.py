@@ -12,11 +12,13 @@ import os
 from typing import Final
 
 from .errors import ArgumentError
+from .flags import MapFlags
 
-__all__ = ["as_bytes", "bad", "check_bool", "check_int", "fspath"]
+__all__ = ["as_bytes", "bad", "check_bool", "check_int", "elem_flags", "fspath"]
 
 U32_MAX: Final = 0xFFFFFFFF
 U64_MAX: Final = 0xFFFFFFFFFFFFFFFF
+_ELEM_FLAGS: Final = int(MapFlags.NO_EXIST | MapFlags.EXIST | MapFlags.LOCK)
 
 
 def _shown(value: object) -> str:
@@ -56,6 +58,21 @@ def check_bool(value: object, argument: str, op: str) -> bool:
     if value is not True and value is not False:
         raise bad(op, argument, value, "True or False")
     return value
+
+
+def elem_flags(flags: object, operation: str, argument: str = "flags") -> int:
+    """Element flags as an int: MapFlags (or a plain int), never a bool, None or float.
+
+    A value of the wrong type is refused, never read as ANY.
+    """
+    if flags.__class__ is not int and (isinstance(flags, bool) or not isinstance(flags, int)):
+        raise bad(operation, argument, flags, "MapFlags (ANY, NO_EXIST, EXIST, LOCK)")
+    f = int.__int__(flags)
+    if f < 0 or f & ~_ELEM_FLAGS:
+        raise bad(operation, argument, flags, "a combination of ANY, NO_EXIST, EXIST and LOCK")
+    if f & MapFlags.NO_EXIST and f & MapFlags.EXIST:
+        raise bad(operation, argument, flags, "at most one of NO_EXIST and EXIST")
+    return f
 
 
 def as_bytes(obj: object, argument: str, op: str = "") -> bytes:

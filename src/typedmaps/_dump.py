@@ -18,6 +18,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from typing import Any, Final, TextIO
 
+from ._handle_batch import DEFAULT_BATCH
 from .btf import Btf
 from .btf.format import (
     JObj,
@@ -31,7 +32,7 @@ from .btf.format import (
 )
 from .errors import NotSupportedError
 from .flags import MapType
-from .handle import DEFAULT_BATCH, MapHandle, MapInfo
+from .handle import MapHandle, MapInfo
 
 __all__ = ["Progress", "dump_json", "dump_table", "entry_tree", "raw_entries"]
 

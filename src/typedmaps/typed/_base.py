@@ -21,6 +21,7 @@ from itertools import chain, islice
 from typing import TYPE_CHECKING, Any, Final, Generic, Self, TypeVar, overload
 
 from .._args import U32_MAX, bad, check_int
+from .._handle_batch import DEFAULT_BATCH
 from .._life import NoCopy
 from ..codec import Codec, make_codec
 from ..errors import (
@@ -31,7 +32,7 @@ from ..errors import (
     TypedMapsError,
 )
 from ..flags import MapFlags, MapType
-from ..handle import DEFAULT_BATCH, MapHandle
+from ..handle import MapHandle
 
 if TYPE_CHECKING:
     import construct
