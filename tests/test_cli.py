@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import typedmaps as tm
-from typedmaps._cli import EXIT_NOT_FOUND, EXIT_UNSUPPORTED, EXIT_USAGE
+from typedmaps._cli import EXIT_NOT_FOUND, EXIT_PERMISSION, EXIT_UNSUPPORTED, EXIT_USAGE
 
-from .conftest import MakeMap
+from .conftest import MakeMap, need
 from .test_cli_support import hexargs, loaded_zoo, run_bpftool, typedmaps_cli
 
 pytestmark = pytest.mark.bpf
@@ -83,6 +85,51 @@ def test_errors_have_exit_codes_and_no_traceback(tmp_path: Path) -> None:
         assert "Traceback" not in r.stderr
     r = typedmaps_cli("frobnicate", check=False)
     assert r.returncode == 2
+
+
+def test_a_path_that_cannot_hold_a_pin_is_not_found(tmp_path: Path, pin_dir: Path) -> None:
+    """A file outside bpffs or a directory holds no map: exit 3 and one line, never 4.
+
+    The kernel answers EACCES for such paths; the library checks the path first.
+    """
+    plain = tmp_path / "plain"
+    plain.write_text("not a map\n")
+    cases = [
+        (plain, "the path is not on a bpffs mount (file system magic "),
+        (tmp_path, "the path is a directory"),
+        (pin_dir, "the path is a directory"),
+    ]
+    for path, why in cases:
+        for cmd in ("show", "dump"):
+            r = typedmaps_cli(cmd, str(path), check=False)
+            assert r.returncode == EXIT_NOT_FOUND, (cmd, path, r.returncode, r.stderr)
+            assert r.stdout == ""
+            [line] = r.stderr.splitlines()
+            assert line.startswith(f"typedmaps {cmd}: open pinned {path}: not a BPF map: "), line
+            assert why in line, line
+            assert line.endswith("so nothing is pinned there [errno 2]"), line
+
+
+def test_a_pin_the_caller_may_not_open_is_a_permission_error(
+    make_map: MakeMap, pin_dir: Path
+) -> None:
+    """Without privileges, a pin whose mode refuses the caller stays exit 4."""
+    need(os.geteuid() == 0, "needs root to hand the pin to another user")
+    setpriv = shutil.which("setpriv")
+    need(setpriv is not None, "setpriv (util-linux) is not installed")
+    assert setpriv is not None
+    pin = pin_dir / "not_yours"
+    make_map(tm.MapType.HASH, key_size=4, value_size=4, max_entries=2).pin(pin)
+    os.chown(pin, 65534, 65534)
+    os.chmod(pin, 0o600)
+    # uid 0 with no capabilities at all: an ordinary user who does not own the pin.
+    unprivileged = (setpriv, "--inh-caps=-all", "--bounding-set=-all")
+    for cmd in ("show", "dump"):
+        r = typedmaps_cli(cmd, str(pin), check=False, prefix=unprivileged)
+        assert r.returncode == EXIT_PERMISSION, (cmd, r.returncode, r.stderr)
+        [line] = r.stderr.splitlines()
+        assert line.startswith(f"typedmaps {cmd}: open pinned {pin}: Permission denied"), line
+    assert typedmaps_cli("show", str(pin)).returncode == 0  # root may
 
 
 def test_non_btf_maps_dump_raw_hex_like_bpftool(make_map: MakeMap, pin_dir: Path) -> None:

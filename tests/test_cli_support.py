@@ -65,12 +65,17 @@ def bpftool_dump(pin: Path) -> Any:
     return loads_pairs(out.replace("(unsupported-kind", f'"{SENTINEL}"'))
 
 
-def typedmaps_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run the installed console script (falls back to python -m typedmaps)."""
+def typedmaps_cli(
+    *args: str, check: bool = True, prefix: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    """Run the installed console script (falls back to python -m typedmaps).
+
+    ``prefix`` runs it under another command (e.g. setpriv, to drop privileges).
+    """
     script = VENV_BIN / "typedmaps"
     cmd = [str(script)] if script.exists() else [sys.executable, "-m", "typedmaps"]
     return subprocess.run(
-        [*cmd, *args], check=check, capture_output=True, text=True, cwd=ROOT, timeout=300
+        [*prefix, *cmd, *args], check=check, capture_output=True, text=True, cwd=ROOT, timeout=300
     )
 
 

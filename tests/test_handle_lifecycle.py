@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import gc
 import os
 from collections.abc import Callable
@@ -210,12 +211,20 @@ def test_from_pinned_path_of_things_that_are_not_maps(
     plain = tmp_path / "plain"
     plain.write_bytes(b"not a map")
     before = open_fds()
-    for path in (plain, pin_dir):
-        with pytest.raises(tm.MapError, match="not a BPF map") as info:
-            tm.MapHandle.from_pinned_path(path)
-        # The kernel says EACCES; it is not a permission problem.
-        assert not isinstance(info.value, tm.MapPermissionError)
-        assert f"open pinned {path}" in str(info.value)
+    link = tmp_path / "link"
+    link.symlink_to(pin_dir)
+    cases = [(plain, "is not on a bpffs mount"), (pin_dir, "is a directory"), (link, "directory")]
+    for path, why in cases:
+        for kw in ({}, {"readonly": True}, {"writeonly": True}):
+            with pytest.raises(FileNotFoundError, match="not a BPF map") as info:
+                tm.MapHandle.from_pinned_path(path, **kw)
+            # The kernel would say EACCES: no permission problem, but no pin there,
+            # found before the syscall.
+            assert not isinstance(info.value, tm.MapPermissionError)
+            assert isinstance(info.value, tm.MapError)
+            assert info.value.errno == errno.ENOENT
+            assert f"open pinned {path}" in str(info.value)
+            assert why in str(info.value)
     assert open_fds() == before
 
 

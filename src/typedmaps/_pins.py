@@ -1,4 +1,4 @@
-"""Removing bpffs pins: unpin() removes a BPF pin on bpffs, and nothing else.
+"""bpffs pins: unpin() removes a BPF pin on bpffs, and nothing else.
 
 A pin is a file on a bpffs mount that holds a BPF object (map, program or
 link). ``os.unlink`` would remove any file the caller may remove, so every
@@ -6,6 +6,9 @@ unpin first checks, on the path itself, that it is not a symbolic link or a
 directory, that its file system is bpffs (statfs magic 0xcafe4a11), and that
 the kernel opens a BPF object of the expected kind there. Anything else is
 refused with an :class:`ArgumentError` that says what the path is instead.
+Opening a pin checks the same things first (:func:`not_a_pin`), so that a
+path that cannot hold one is "nothing is pinned there", not the EACCES or
+EPERM the kernel gives for it.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from collections.abc import Callable
 from . import _ffi
 from .errors import ArgumentError, PathNotFoundError, error_from_errno
 
-__all__ = ["check_pin", "unpin"]
+__all__ = ["check_pin", "not_a_pin", "unpin"]
 
 #: /proc/self/fd link target -> the kind of BPF object an fd holds.
 _KINDS = {
@@ -36,6 +39,38 @@ def _refuse(op: str, path: bytes, what: str) -> ArgumentError:
         argument="path",
         value=shown,
     )
+
+
+def _why_not_a_pin(path: bytes, st: os.stat_result) -> str | None:
+    """Why the file at ``path`` (whose stat is ``st``) cannot be a BPF pin, or None.
+
+    Raises:
+        OSError: statfs failed.
+    """
+    if stat.S_ISLNK(st.st_mode):
+        return "is a symbolic link"
+    if stat.S_ISDIR(st.st_mode):
+        return "is a directory"
+    magic = _ffi.fs_magic(path)
+    if magic != _ffi.BPF_FS_MAGIC:
+        return (
+            f"is not on a bpffs mount (file system magic {magic:#x}, bpffs is "
+            f"{_ffi.BPF_FS_MAGIC:#x})"
+        )
+    return None
+
+
+def not_a_pin(path: bytes) -> str | None:
+    """Before opening ``path`` as a pin: why what is there cannot be one, or None.
+
+    Follows symbolic links, as the kernel's BPF_OBJ_GET does. None also when
+    the path cannot be examined (it does not exist, a directory on the way
+    may not be searched, ...): then the kernel's answer is the one to give.
+    """
+    try:
+        return _why_not_a_pin(path, os.stat(path))
+    except OSError:
+        return None
 
 
 def check_pin(
@@ -62,22 +97,13 @@ def check_pin(
     except OSError as exc:
         err = exc.errno or _errno.EIO
         raise error_from_errno(err, op, detail=os.strerror(err)) from None
-    if stat.S_ISLNK(st.st_mode):
-        raise _refuse(op, path, "is a symbolic link")
-    if stat.S_ISDIR(st.st_mode):
-        raise _refuse(op, path, "is a directory")
     try:
-        magic = _ffi.fs_magic(path)
+        why = _why_not_a_pin(path, st)
     except OSError as exc:
         err = exc.errno or _errno.EIO
         raise error_from_errno(err, op, detail=os.strerror(err)) from None
-    if magic != _ffi.BPF_FS_MAGIC:
-        raise _refuse(
-            op,
-            path,
-            f"is not on a bpffs mount (file system magic {magic:#x}, bpffs is "
-            f"{_ffi.BPF_FS_MAGIC:#x})",
-        )
+    if why is not None:
+        raise _refuse(op, path, why)
     fd = _ffi.get_lib().bpf_obj_get(path)
     if fd < 0:
         if -fd in (_errno.EPERM, _errno.EACCES):

@@ -405,12 +405,14 @@ class MapHandle(NoCopy, HandleBatches):
             writeonly: a write-only fd (lookups raise MapPermissionError).
 
         Raises:
-            PathNotFoundError: nothing is pinned at ``path`` (ENOENT, "No
-                such file or directory"; also a FileNotFoundError).
+            PathNotFoundError: nothing is pinned at ``path`` (also a
+                FileNotFoundError, errno ENOENT): no such file ("No such
+                file or directory"), or what is there cannot be a pin ("not
+                a BPF map": a directory, or a file that is not on bpffs;
+                checked before the syscall, whatever the caller's privileges).
             ArgumentError: ``path`` is not a path or contains a NUL byte;
                 ``readonly``/``writeonly`` are not bools, or both are True.
-            MapError: "not a BPF map": the path is a pinned program or link,
-                a bpffs directory, or a file that is not on bpffs.
+            MapError: "not a BPF map": the path is a pinned program or link.
             MapPermissionError: the pin's file mode or the caller's
                 capabilities do not allow the requested access.
         """
@@ -423,6 +425,13 @@ class MapHandle(NoCopy, HandleBatches):
                 f"{op}: readonly and writeonly exclude each other: pick at most one",
                 argument="writeonly",
                 value=writeonly,
+            )
+        why = _pins.not_a_pin(p)
+        if why is not None:
+            # The kernel would say EACCES (or EPERM), which reads as a
+            # permission problem; the answer is that no map is pinned there.
+            raise PathNotFoundError(
+                _errno.ENOENT, op, f"not a BPF map: the path {why}, so nothing is pinned there"
             )
         flags = (_BPF_F_RDONLY if readonly else 0) | (_BPF_F_WRONLY if writeonly else 0)
         if flags:
