@@ -76,6 +76,21 @@ def test_top_level_help_lists_every_command_and_the_exit_codes() -> None:
     assert "exit codes:" in proc.stdout
 
 
+def test_help_says_json_only_where_json_is_asked_for() -> None:
+    """Text is the default output; a summary or an example that speaks of JSON names --json."""
+    parser = _cli.build_parser()
+    (action,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    summaries = {a.dest: a.help or "" for a in action._choices_actions}
+    for name, p in subcommands().items():
+        if "JSON" in summaries[name]:
+            assert "--json" in summaries[name], (name, summaries[name])
+        for line in examples(p):
+            if " | jq" in line:  # jq reads JSON: the command must have printed it
+                assert "--json" in line.split(" | jq", 1)[0], (name, line)
+    proc = run("--help")
+    assert "(text, or JSON Lines with --json)" in " ".join(proc.stdout.split())
+
+
 def test_docs_list_every_command_and_the_same_exit_codes() -> None:
     text = CLI_DOC.read_text()
     synopsis = text.split("```", 2)[1]

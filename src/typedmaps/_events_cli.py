@@ -35,7 +35,8 @@ def add_parser(sub: Any, command: Callable[..., Any], mapdoc: str, map_forms: st
     ep = command(
         sub,
         "events",
-        summary="stream a ring buffer or perf buffer as decoded records (JSON Lines)",
+        summary="stream a ring buffer or perf buffer, one decoded record a line "
+        "(text, or JSON Lines with --json)",
         description="Stream the records of a BPF ring buffer (RINGBUF) or perf buffer "
         "(PERF_EVENT_ARRAY) as they come, one line each, decoded with the C type NAME "
         "from the object file's BTF (the kernel keeps no record type for these maps): "
@@ -47,7 +48,7 @@ def add_parser(sub: Any, command: Callable[..., Any], mapdoc: str, map_forms: st
             "typedmaps events name:events --btf build/bpf/ringbuf.bpf.o --type event --json",
             "typedmaps events /sys/fs/bpf/samples --btf prog.bpf.o --type 'struct sample' "
             "--count 100",
-            "typedmaps events id:42 --btf prog.bpf.o --type event --timeout 10 | jq .seq",
+            "typedmaps events id:42 --btf prog.bpf.o --type event --json --timeout 10 | jq .seq",
         ],
     )
     ep.add_argument("map", metavar="MAP", help=mapdoc + " (a RINGBUF or PERF_EVENT_ARRAY)")
