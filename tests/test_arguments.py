@@ -47,8 +47,16 @@ class LongLiar(bytes):
         return self.claim
 
 
-def liar(data: bytes, claim: int) -> LongLiar:
-    obj = LongLiar(data)
+class DisguisedLiar(LongLiar):
+    """A LongLiar that also says it is bytes itself: ``x.__class__ is bytes`` is True."""
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:
+        return bytes
+
+
+def liar(data: bytes, claim: int, kind: type[LongLiar] = LongLiar) -> LongLiar:
+    obj = kind(data)
     obj.claim = claim
     return obj
 
@@ -60,26 +68,31 @@ class NoLen(bytes):
         raise AssertionError("len() of a bytes subclass was consulted")
 
 
-def test_sizes_come_from_the_real_bytes(make_map: MakeMap) -> None:
+@pytest.mark.parametrize("kind", [LongLiar, DisguisedLiar])
+def test_sizes_come_from_the_real_bytes(make_map: MakeMap, kind: type[LongLiar]) -> None:
+    # The hot paths tell exact bytes by type(), which a subclass cannot fake
+    # (its __class__ can say bytes: DisguisedLiar).
+    assert DisguisedLiar(b"").__class__ is bytes
     h = make_map(tm.MapType.HASH, key_size=8, value_size=16, max_entries=8)
     q = make_map(tm.MapType.QUEUE, value_size=16, max_entries=4)
     bloom = make_map(tm.MapType.BLOOM_FILTER, value_size=16, max_entries=4)
     pc = make_map(tm.MapType.PERCPU_HASH, key_size=8, value_size=16, max_entries=4)
     h.update(bytes(8), bytes(16))
     before = snapshot(h)
-    short_key, short_value = liar(b"\1", 8), liar(b"\2", 16)
+    short_key, short_value = liar(b"\1", 8, kind), liar(b"\2", 16, kind)
     calls: list[Callable[[], object]] = [
         lambda: h.lookup(short_key),
         lambda: h.update(short_key, bytes(16)),
         lambda: h.update(bytes(8), short_value),
         lambda: h.delete(short_key),
         lambda: h.lookup_and_delete(short_key),
-        lambda: h.update_batch(liar(b"\1", 16), liar(b"\2", 32), 2),
-        lambda: h.delete_batch(liar(b"\1", 16), 2),
+        lambda: h.update_batch(liar(b"\1", 16, kind), liar(b"\2", 32, kind), 2),
+        lambda: h.delete_batch(liar(b"\1", 16, kind), 2),
         lambda: q.push(short_value),
         lambda: bloom.push(short_value),
         lambda: bloom.lookup_bloom_filter(short_value),
         lambda: pc.update_percpu(bytes(8), [short_value] * NCPUS),
+        lambda: pc.lookup_percpu(short_key),
     ]
     for call in calls:
         with pytest.raises(tm.SizeMismatchError) as info:

@@ -167,3 +167,24 @@ def test_wrong_map_type_names_the_right_class(make_map: MakeMap) -> None:
     h = make_map(tm.MapType.RINGBUF, key_size=0, value_size=0, max_entries=4096)
     with pytest.raises(tm.NotSupportedError, match="use RingBuffer"):
         tm.UserRingBuffer(h)
+
+
+def test_a_record_lying_about_its_length_is_framed_by_its_real_bytes() -> None:
+    class Liar(bytes):
+        """Says it is exact bytes and holds 64 bytes; holds 3."""
+
+        @property  # type: ignore[misc]
+        def __class__(self) -> type:
+            return bytes
+
+        def __len__(self) -> int:
+            return 64
+
+    with loaded("userring") as em, tm.UserRingBuffer(em.maps["commands"]) as ub:
+        free = ub.free
+        ub.push(Liar(b"abc"))
+        ub.push_many([Liar(b"xyz")])
+        # Two records of 3 bytes (8-byte header + 8 with padding), not of 64.
+        assert free - ub.free == 2 * 16
+        em.drain()
+        assert em.counter("short_samples") == 2

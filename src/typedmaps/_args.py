@@ -42,7 +42,7 @@ def check_int(value: object, argument: str, op: str, high: int, low: int = 0) ->
     Subclasses (IntFlag, IntEnum) are read by their real value, not by any
     ``__int__``/comparison they may override.
     """
-    if value.__class__ is int:
+    if type(value) is int:
         v: int = value
     elif isinstance(value, int) and not isinstance(value, bool):
         v = int.__int__(value)
@@ -83,7 +83,7 @@ def as_bytes(obj: object, argument: str, op: str = "") -> bytes:
     buffer, so the length that reaches libbpf is always the number of bytes
     the object really holds.
     """
-    if obj.__class__ is bytes:
+    if type(obj) is bytes:
         return obj
     if isinstance(obj, bytes | bytearray | memoryview):
         return memoryview(obj).tobytes()
@@ -106,7 +106,7 @@ def fspath(path: object, argument: str, op: str) -> bytes:
         raise bad(
             op, argument, path, f"a path the file system encoding can hold ({exc.reason})"
         ) from None
-    if p.__class__ is not bytes:
+    if type(p) is not bytes:
         p = as_bytes(p, argument, op)
     if not p:
         raise bad(op, argument, path, "a non-empty path")

@@ -546,7 +546,7 @@ class EventStream(_Reading[T_co]):
             out: list[Any] = []
             while pending:
                 item = pending[0]
-                if item.__class__ is list:
+                if type(item) is list:
                     room = None if count is None else count - len(out)
                     if room is not None and len(item) > room:
                         out.extend(item[:room])
@@ -1151,8 +1151,10 @@ class UserRingBuffer(_UserRing):
 
 
 def _bytes_arg(obj: object, op: str) -> bytes:
-    if isinstance(obj, bytes):
+    # Exact bytes pass; anything else is copied out of its buffer, so a bytes
+    # subclass lying about its len() cannot make the framing read past it.
+    if type(obj) is bytes:
         return obj
-    if isinstance(obj, bytearray | memoryview):
-        return bytes(obj)
+    if isinstance(obj, bytes | bytearray | memoryview):
+        return memoryview(obj).tobytes()
     raise CodecError("value", obj, f"{op}: expected a bytes-like object, got {type(obj).__name__}")

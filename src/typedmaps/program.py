@@ -497,8 +497,8 @@ class Program(NoCopy):
     ) -> TestRunResult:
         op = self._run_op
         ptype = self._type
-        data = data_in if data_in.__class__ is bytes else _bytes_arg(data_in, "data_in", op)
-        if repeat.__class__ is not int or not 1 <= repeat < 2**31:
+        data = data_in if type(data_in) is bytes else _bytes_arg(data_in, "data_in", op)
+        if type(repeat) is not int or not 1 <= repeat < 2**31:
             repeat = check_int(repeat, "repeat", op, 2**31 - 1, low=1)
         if self._needs_packet and len(data) < _ETH_HLEN:
             raise ArgumentError(
@@ -511,7 +511,7 @@ class Program(NoCopy):
             out_size = len(data) + _OUT_HEADROOM if data else 0
         else:
             out_size = _u32(data_size_out, "data_size_out", op)
-        if cpu is not None and (cpu.__class__ is not int or not 0 <= cpu < _MAX_CPU):
+        if cpu is not None and (type(cpu) is not int or not 0 <= cpu < _MAX_CPU):
             cpu = check_int(cpu, "cpu", op, _MAX_CPU - 1)
 
         opts = ffi.new(_TEST_RUN_OPTS)

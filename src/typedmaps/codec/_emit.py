@@ -403,9 +403,9 @@ def _enc_bits(em: _Emitter, m: Any, y: str) -> str:
     width, shift = part.width, part.shift
     lo, hi = (-(1 << (width - 1)), 1 << (width - 1)) if part.signed else (0, 1 << width)
     if part.enc is None:
-        em.lines.append(f"if {y}.__class__ is not int: raise _S")
+        em.lines.append(f"if type({y}) is not int: raise _S")
     else:
-        em.lines.append(f"if {y}.__class__ is not int: {y} = {part.enc}({y})")
+        em.lines.append(f"if type({y}) is not int: {y} = {part.enc}({y})")
     em.lines.append(f"if not {lo} <= {y} < {hi}: raise _S")
     term = f"({y} & {(1 << width) - 1})" if part.signed else y
     return f"{term} << {shift}" if shift else term

@@ -448,7 +448,7 @@ class _Planner:
             if type(mapping) is dict:
                 node.get = self.bind(mapping.get, "_mg")
             if kind is cs.Enum:
-                node.enc = [f"if {{x}}.__class__ is not int: {{x}} = {g}({{x}})"]
+                node.enc = [f"if type({{x}}) is not int: {{x}} = {g}({{x}})"]
         elif kind is TEnum or kind is TFlagsEnum:
             cls = sc.enum_type  # type: ignore[attr-defined]
             members = getattr(cls, "_value2member_map_", None)
@@ -460,7 +460,7 @@ class _Planner:
             ):
                 node.get = self.bind(members.get, "_mg")
             c, i = self.bind(cls, "_E"), self.bind(int, "_int")
-            node.enc = [f"{{x}} = {i}({{x}}) if {{x}}.__class__ is {c} else {g}({{x}})"]
+            node.enc = [f"{{x}} = {i}({{x}}) if type({{x}}) is {c} else {g}({{x}})"]
         return node
 
     def c_string(self, sc: cs.Construct[Any, Any]) -> _Leaf | None:

@@ -109,7 +109,7 @@ def _not_a_record(m: Any, record: object) -> ArgumentError:
 def read_into_copy(m: Any, key: Any, record: Any) -> Any:
     """TypedMap.read_into on any path: decode as ``m[key]`` does, then copy the fields in."""
     cls = _record_class(m.value_codec)
-    if cls is None or record.__class__ is not cls:
+    if cls is None or type(record) is not cls:
         raise _not_a_record(m, record)
     value = m[key]
     vars(record).update(vars(value))
@@ -162,7 +162,7 @@ _FIND_TABLE = """try:
         off = _OFF[key]
     except Exception:
         off = -1"""
-_FIND_RANGE = """if key.__class__ is _int and 0 <= key < _N:
+_FIND_RANGE = """if type(key) is _int and 0 <= key < _N:
         off = key * _ST
     else:
         off = -1"""
@@ -209,7 +209,7 @@ def read_into(self, key, record, /):
         off = _offset(self, key)
         if off < 0:
             raise _not_found("lookup", key)
-    if record.__class__ is not _RC:
+    if type(record) is not _RC:
         raise _not_a_record(self, record)
     try:
         {target} = _unpack_from(_mv, off)

@@ -321,7 +321,7 @@ def _loaded_accessors(state: GlobalsState, var: _Var, codec: Codec[Any]) -> tupl
     def set_live(_self: Any, value: Any) -> None:
         data = encode(value)
         try:
-            if items is not None and value.__class__ is int:
+            if items is not None and type(value) is int:
                 items[off // size] = value  # one store of the variable's size
             else:
                 view[off : off + size] = data

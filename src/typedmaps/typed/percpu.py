@@ -146,7 +146,7 @@ class PerCpuTypedMap(_KeyedMap[K, list[V], Sequence[V]]):
                 f"a per-CPU map needs a sequence of {ncpus} values (one per possible CPU), "
                 f"got {type(values).__name__}",
             )
-        if values.__class__ is not list:
+        if type(values) is not list:
             # Read at most one value past the CPU count, into a real list: a
             # sequence whose len() and iteration disagree cannot change the
             # size of what is written.
