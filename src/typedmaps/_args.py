@@ -65,7 +65,7 @@ def elem_flags(flags: object, operation: str, argument: str = "flags") -> int:
 
     A value of the wrong type is refused, never read as ANY.
     """
-    if flags.__class__ is not int and (isinstance(flags, bool) or not isinstance(flags, int)):
+    if type(flags) is not int and (isinstance(flags, bool) or not isinstance(flags, int)):
         raise bad(operation, argument, flags, "MapFlags (ANY, NO_EXIST, EXIST, LOCK)")
     f = int.__int__(flags)
     if f < 0 or f & ~_ELEM_FLAGS:

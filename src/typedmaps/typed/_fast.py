@@ -54,37 +54,41 @@ _CALL = """    calls = _calls
             _finish()
 """
 
-# A lookup, leaving the return code in ``ret`` and, on success, the value in ``raw``.
-_LOOKUP = """        pair = _h._own
-        if pair is not None and len(calls) == 2:
-            ret = _look(fd, kb, pair[0])
+# A lookup, leaving the return code in ``ret`` and, on success, the value in
+# ``raw``. ``_obuf``/``_oview``/``_ocopy`` are the handle's own buffer, its
+# view and its copy-out, bound once: a bound handle never changes them.
+_LOOKUP = """        if len(calls) == 2:
+            ret = _look(fd, kb, _obuf)
             if not ret:
-                raw = pair[1][:]
+                raw = _ocopy()
         else:
-            ret, raw = _h._lookup_pooled(fd, kb, 0)"""
+            ret, raw = _pooled(fd, kb, 0)"""
 
 # The same, decoding the value straight from the handle's own buffer while
 # the call is still in flight (no bytes copy); the pooled path and a value the
 # statements do not decode leave ``raw`` for the codec, as above.
-_LOOKUP_DECODE = """        pair = _h._own
-        if pair is not None and len(calls) == 2:
-            ret = _look(fd, kb, pair[0])
+_LOOKUP_DECODE = """        if len(calls) == 2:
+            ret = _look(fd, kb, _obuf)
             if not ret:
                 try:
-                    {target} = _vunpack_from(pair[1])
+                    {target} = _vunpack_from(_oview)
                     {lines}
                     return {expr}
                 except Exception:
-                    raw = pair[1][:]
+                    raw = _ocopy()
         else:
-            ret, raw = _h._lookup_pooled(fd, kb, 0)"""
+            ret, raw = _pooled(fd, kb, 0)"""
 
 # A lookup that only needs the return code.
-_PROBE = """        pair = _h._own
-        if pair is not None and len(calls) == 2:
-            ret = _look(fd, kb, pair[0])
+_PROBE = """        if len(calls) == 2:
+            ret = _look(fd, kb, _obuf)
         else:
-            ret, _ = _h._lookup_pooled(fd, kb, 0)"""
+            ret, _ = _pooled(fd, kb, 0)"""
+
+# The same three for a handle without a buffer of its own (a value too big
+# to keep one per handle): always a pooled buffer.
+_LOOKUP_POOLED = """        ret, raw = _pooled(fd, kb, 0)"""
+_PROBE_POOLED = """        ret, _ = _pooled(fd, kb, 0)"""
 
 _UPDATE = """        ret = _upd(fd, kb, vb, 0)"""
 
@@ -122,9 +126,12 @@ def _decode(parts: _Parts | None, strided: bool) -> str:
     )
 
 
-def _source(key: _Parts | None, value: _Parts | None, percpu: bool) -> str:
+def _source(key: _Parts | None, value: _Parts | None, percpu: bool, own: bool) -> str:
     kenc = _encode(key, "key", "kb", "_ek", "_k")
-    if value is None or percpu:
+    probe = _PROBE if own else _PROBE_POOLED
+    if not own:
+        get = _CALL.format(call=_LOOKUP_POOLED)
+    elif value is None or percpu:
         get = _CALL.format(call=_LOOKUP)
     else:
         lines = "\n                    ".join(value.dec_lines) or "pass"
@@ -146,7 +153,7 @@ def get(self, key, default=None, /):
         raise _elem_error(ret, "lookup", 0)
 {dec}
 def __contains__(self, key):
-{kenc}{_CALL.format(call=_PROBE)}    if ret:
+{kenc}{_CALL.format(call=probe)}    if ret:
         if ret == _ENOENT:
             return False
         raise _elem_error(ret, "lookup", 0)
@@ -165,7 +172,8 @@ def adopt(m: _KeyedMap[Any, Any, Any], *, percpu: bool) -> None:
         return  # closed, or a Map not loaded yet: the generic methods
     vc = m._value_codec
     code = element_code(m._key_codec, None if percpu else vc)
-    src = _source(code.key, code.value, percpu)
+    own = h._own
+    src = _source(code.key, code.value, percpu, own is not None)
     compiled = _CODE.get(src)
     if compiled is None:
         if len(_CODE) >= _CODE_MAX:
@@ -173,8 +181,11 @@ def adopt(m: _KeyedMap[Any, Any, Any], *, percpu: bool) -> None:
         compiled = _CODE[src] = compile(src, f"<typedmaps element methods {h.name!r}>", "exec")
     ns = dict(code.namespace)
     ns.update(
-        _h=h,
         _calls=h._calls,
+        _obuf=None if own is None else own[0],
+        _oview=None if own is None else own[1],
+        _ocopy=None if own is None else own[2],
+        _pooled=h._lookup_pooled,
         _look=h._c_lookup,
         _upd=h._c_update,
         _unusable=h._unusable,
