@@ -7,11 +7,14 @@ the exact objects, and the wording of errors.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import pickle
 import platform
 import shutil
 import struct
 import subprocess
+from collections.abc import Callable
 from typing import Any
 
 import construct as cs
@@ -104,12 +107,61 @@ def test_struct_decodes_to_a_container_with_construct_keys_in_order() -> None:
     raw = schema.build({"a": -2, "flags": "syn|ack", "inner": {"x": 0.25, "ys": [-1, 1]}})
     got = codec.decode(raw)
     want = schema.parse(raw)
-    assert type(got) is cs.Container
+    # A Container subclass whose fields read at C speed (codec/_containers.py).
+    assert isinstance(got, cs.Container)
+    assert isinstance(got.inner, cs.Container)
+    assert type(got).__name__ == "Container"
     assert got == want
+    assert want == got
     assert [k for k in got if k != "_io"] == [k for k in want if k != "_io"]
     assert type(got.inner.ys) is cs.ListContainer
     assert str(got) == str(want)  # FlagsEnum's private _flagsenum key survives
     assert got.pad is None
+
+
+def test_struct_records_read_fields_like_a_container_and_become_one_when_items_go() -> None:
+    schema = cs.Struct(
+        "pid" / cs.Int32ul,
+        "keys" / cs.Int8ul,  # a Container method: stays key access only
+        "__class__" / cs.Int8ul,  # a dunder: key access only, never the class
+        "inner" / cs.Struct("x" / cs.Int16ul),
+    )
+    codec = make_codec(schema)
+    assert codec.fast
+    raw = schema.build({"pid": 7, "keys": 1, "__class__": 2, "inner": {"x": 3}})
+    got: Any = codec.decode(raw)
+    assert got == schema.parse(raw)
+    assert (got.pid, got["keys"], got["__class__"], got.inner.x) == (7, 1, 2, 3)
+    assert callable(got.keys)
+    assert isinstance(codec.decode(raw), cs.Container)
+    assert str(got) == str(schema.parse(raw))
+    assert repr(got) == repr(schema.parse(raw))
+    # Attribute and item writes are the same item.
+    got.pid = 9
+    assert got["pid"] == 9
+    got["pid"] = 10
+    assert got.pid == 10
+    want = {"pid": 10, "keys": 1, "__class__": 2, "inner": {"x": 3}}
+    assert schema.build(got) == schema.build(want)
+    # Copies and pickles are plain Containers, equal to the record.
+    for other in (got.copy(), copy.deepcopy(got), pickle.loads(pickle.dumps(got))):
+        assert type(other) is cs.Container
+        assert other == got
+    # Removing an item makes the record a plain Container: a removed field
+    # is an AttributeError, as in construct, never a KeyError.
+    removals: list[tuple[Callable[[Any], object], str]] = [
+        (lambda r: delattr(r, "pid"), "pid"),
+        (lambda r: r.__delitem__("pid"), "pid"),
+        (lambda r: r.pop("pid"), "pid"),
+        (lambda r: r.popitem(), "inner"),
+        (lambda r: r.clear(), "pid"),
+    ]
+    for remove, gone in removals:
+        rec = codec.decode(raw)
+        remove(rec)
+        assert type(rec) is cs.Container
+        assert not hasattr(rec, gone)
+        assert getattr(rec, gone, None) is None
 
 
 def test_empty_padded_string_is_all_zeros_even_in_utf16() -> None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import construct as cs
 
+from ._containers import container_class
 from ._plan import (
     _Array,
     _Bits,
@@ -127,13 +128,15 @@ class _Emitter:
         if isinstance(node, _Struct):
             fields = [(n, e) for n, e in self.dec_fields(node.fields) if n is not None]
             names = [n for n, _ in fields]
+            # A Container whose fields read at C speed (see _containers.py).
+            c = self.planner.bind(container_class(tuple(names)), "_C")
             if len(set(names)) == len(names) and all(
                 isinstance(n, str) and n.isidentifier() and not keyword.iskeyword(n) for n in names
             ):
                 # Keywords: dict() fills the Container from the call's own
                 # dict, one dict less than _C({...}) (measured ~20% faster).
-                return f"_C({', '.join(f'{n}={e}' for n, e in fields)})"
-            return f"_C({{{', '.join(f'{n!r}: {e}' for n, e in fields)}}})"
+                return f"{c}({', '.join(f'{n}={e}' for n, e in fields)})"
+            return f"{c}({{{', '.join(f'{n!r}: {e}' for n, e in fields)}}})"
         if isinstance(node, _Record):
             return self.dec_record(node)
         if isinstance(node, _Array):
