@@ -15,6 +15,7 @@ import gc
 import os
 import pickle
 import platform
+import shutil
 import socket
 import subprocess
 import sys
@@ -28,6 +29,7 @@ from construct_typed import DataclassStruct
 
 import typedmaps as tm
 from typedmaps import _attach
+from typedmaps.errors import PathNotFoundError
 from typedmaps.testing import VethPair
 
 from .attach_support import (
@@ -120,9 +122,12 @@ def test_pin_errors(attach_pins: Path, tmp_path: Path) -> None:
 
 
 def test_reopening_something_else_is_a_named_error(attach_pins: Path) -> None:
-    with pytest.raises(tm.ObjectError, match="nothing is pinned at") as e:
-        tm.Link.from_pinned_path(attach_pins / "nothing")
-    assert e.value.errno == errno.ENOENT
+    for cls in (tm.Link, tm.Program):
+        with pytest.raises(FileNotFoundError, match="nothing is pinned at") as e:
+            cls.from_pinned_path(attach_pins / "nothing")
+        assert isinstance(e.value, PathNotFoundError)
+        assert e.value.errno == errno.ENOENT
+        assert "No such file or directory" in str(e.value)
     with open_attach() as obj:
         obj.maps["counts"].pin(attach_pins / "map")
         obj.programs["xdp_count"].pin(attach_pins / "prog")
@@ -138,8 +143,135 @@ def test_reopening_something_else_is_a_named_error(attach_pins: Path) -> None:
             tm.Program.from_pinned_path(attach_pins / "link")
         link.detach()
         assert not (attach_pins / "link").exists()  # detach() removed its pin
-    with pytest.raises(tm.ObjectError, match="is not a BPF pin"):
-        tm.Link.from_pinned_path("/proc/self/status")
+
+
+def test_a_pin_of_the_wrong_kind_says_what_is_pinned_there(attach_pins: Path) -> None:
+    """A map's pin for a Program, a program's for a Link, a link's for a MapHandle, ..."""
+    with open_attach() as obj:
+        obj.maps["counts"].pin(attach_pins / "map")
+        obj.programs["xdp_count"].pin(attach_pins / "prog")
+        link = obj.programs["raw_sys_enter"].attach_raw_tracepoint("sys_enter")
+        link.pin(attach_pins / "link")
+        try:
+            before = len(os.listdir("/proc/self/fd"))
+            for name, kind in (("prog", "program"), ("link", "link")):
+                for kw in ({}, {"readonly": True}, {"writeonly": True}):
+                    with pytest.raises(tm.MapError) as e:
+                        tm.MapHandle.from_pinned_path(attach_pins / name, **kw)
+                    assert str(e.value) == (
+                        f"open pinned {attach_pins / name}: not a BPF map: "
+                        f"a BPF {kind} is pinned there [errno 22]"
+                    )
+                    assert not isinstance(e.value, FileNotFoundError | PermissionError)
+            opens = (
+                (tm.Program, "map", "a map, not a program"),
+                (tm.Program, "link", "a link, not a program"),
+                (tm.Link, "map", "a map, not a link"),
+                (tm.Link, "prog", "a program, not a link"),
+            )
+            for cls, name, what in opens:
+                with pytest.raises(tm.ObjectError) as oe:
+                    cls.from_pinned_path(attach_pins / name)
+                assert oe.value.errno == errno.EINVAL
+                assert f"{attach_pins / name} is {what}" in str(oe.value)
+                assert not isinstance(oe.value, FileNotFoundError | PermissionError)
+            assert len(os.listdir("/proc/self/fd")) == before
+        finally:
+            link.detach()
+
+
+def test_reopening_a_path_that_cannot_hold_a_pin_is_not_found(
+    attach_pins: Path, tmp_path: Path
+) -> None:
+    """A directory or a file outside bpffs: FileNotFoundError, never EACCES or ObjectError.
+
+    The kernel answers EACCES for such paths, which read as "no permission"
+    (and, as root, was taken for "not on bpffs" even for a bpffs directory).
+    """
+    plain = tmp_path / "plain"
+    plain.write_text("not a pin\n")
+    (attach_pins / "sub").mkdir()
+    to_dir = tmp_path / "to-dir"
+    to_dir.symlink_to(attach_pins / "sub")
+    cases = [
+        (plain, "the path is not on a bpffs mount (file system magic "),
+        (Path("/proc/self/status"), "the path is not on a bpffs mount (file system magic "),
+        (tmp_path, "the path is a directory"),
+        (attach_pins, "the path is a directory"),
+        (attach_pins / "sub", "the path is a directory"),
+        (to_dir, "the path is a directory"),
+    ]
+    before = len(os.listdir("/proc/self/fd"))
+    for cls, kind in ((tm.Program, "program"), (tm.Link, "link")):
+        for path, why in cases:
+            with pytest.raises(FileNotFoundError) as e:
+                cls.from_pinned_path(path)
+            assert isinstance(e.value, PathNotFoundError)
+            assert not isinstance(e.value, PermissionError)
+            assert e.value.errno == errno.ENOENT
+            text = str(e.value)
+            assert text.startswith(f"open pinned {kind} {path}: not a BPF {kind}: {why}"), text
+            assert text.endswith("so nothing is pinned there [errno 2]"), text
+    assert len(os.listdir("/proc/self/fd")) == before
+    assert plain.read_text() == "not a pin\n"
+
+
+_OPEN_AS_NOBODY = """
+import sys
+import typedmaps as tm
+for cls, path in zip((tm.Program, tm.Link, tm.Program, tm.Link), sys.argv[1:]):
+    try:
+        cls.from_pinned_path(path).close()
+    except Exception as exc:
+        print(type(exc).__name__, isinstance(exc, PermissionError), exc.errno, exc)
+    else:
+        print("opened")
+"""
+
+
+def test_a_pin_the_caller_may_not_open_is_a_permission_error(attach_pins: Path) -> None:
+    """Without privileges: a pin whose mode refuses the caller is MapPermissionError.
+
+    A directory stays "nothing is pinned there" for that caller too: the path
+    is checked before the kernel is asked.
+    """
+    need(os.geteuid() == 0, "needs root to hand the pins to another user")
+    setpriv = shutil.which("setpriv")
+    need(setpriv is not None, "setpriv (util-linux) is not installed")
+    assert setpriv is not None
+    (attach_pins / "sub").mkdir()
+    with open_attach() as obj:
+        obj.programs["xdp_count"].pin(attach_pins / "prog")
+        link = obj.programs["raw_sys_enter"].attach_raw_tracepoint("sys_enter")
+        link.pin(attach_pins / "link")
+        try:
+            for name in ("prog", "link"):
+                os.chown(attach_pins / name, 65534, 65534)
+                os.chmod(attach_pins / name, 0o600)
+            paths = [str(attach_pins / n) for n in ("prog", "link", "sub", "sub")]
+            # uid 0 with no capabilities at all: an ordinary user who does not own the pins.
+            unprivileged = (setpriv, "--inh-caps=-all", "--bounding-set=-all")
+            r = subprocess.run(
+                [*unprivileged, sys.executable, "-c", _OPEN_AS_NOBODY, *paths],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            assert r.returncode == 0, r.stderr
+            prog, lnk, sub_prog, sub_link = r.stdout.splitlines()
+            assert prog.startswith(f"MapPermissionError True 13 open pinned program {paths[0]}: ")
+            assert lnk.startswith(f"MapPermissionError True 13 open pinned link {paths[1]}: ")
+            assert "Permission denied" in prog
+            assert "Permission denied" in lnk
+            assert sub_prog.startswith("PathNotFoundError False 2 ")
+            assert "not a BPF program: the path is a directory" in sub_prog
+            assert sub_link.startswith("PathNotFoundError False 2 ")
+            assert "not a BPF link: the path is a directory" in sub_link
+            with tm.Program.from_pinned_path(attach_pins / "prog"):  # root may
+                pass
+        finally:
+            link.detach()
 
 
 def test_a_pinned_link_survives_its_object_and_detach_through_the_pin_ends_it(

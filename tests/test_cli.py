@@ -11,8 +11,15 @@ from pathlib import Path
 import pytest
 
 import typedmaps as tm
-from typedmaps._cli import EXIT_NOT_FOUND, EXIT_PERMISSION, EXIT_UNSUPPORTED, EXIT_USAGE
+from typedmaps._cli import (
+    EXIT_ERROR,
+    EXIT_NOT_FOUND,
+    EXIT_PERMISSION,
+    EXIT_UNSUPPORTED,
+    EXIT_USAGE,
+)
 
+from .attach_support import open_attach
 from .conftest import MakeMap, need
 from .test_cli_support import hexargs, loaded_zoo, run_bpftool, typedmaps_cli
 
@@ -108,6 +115,31 @@ def test_a_path_that_cannot_hold_a_pin_is_not_found(tmp_path: Path, pin_dir: Pat
             assert line.startswith(f"typedmaps {cmd}: open pinned {path}: not a BPF map: "), line
             assert why in line, line
             assert line.endswith("so nothing is pinned there [errno 2]"), line
+
+
+def test_a_pinned_program_or_link_is_not_a_map(attach_pins: Path) -> None:
+    """show/dump (which open MAP read-only) name what is pinned there: exit 1, one line.
+
+    A link's pin refuses a read-only fd with EINVAL; the message must still say
+    it is a link, not "Invalid argument".
+    """
+    with open_attach() as obj:
+        obj.programs["xdp_count"].pin(attach_pins / "prog")
+        link = obj.programs["raw_sys_enter"].attach_raw_tracepoint("sys_enter")
+        link.pin(attach_pins / "link")
+        try:
+            for name, kind in (("prog", "program"), ("link", "link")):
+                path = attach_pins / name
+                for cmd in ("show", "dump"):
+                    r = typedmaps_cli(cmd, str(path), check=False)
+                    assert r.returncode == EXIT_ERROR, (cmd, path, r.returncode, r.stderr)
+                    assert r.stdout == ""
+                    assert r.stderr.splitlines() == [
+                        f"typedmaps {cmd}: open pinned {path}: not a BPF map: "
+                        f"a BPF {kind} is pinned there [errno 22]"
+                    ]
+        finally:
+            link.detach()
 
 
 def test_a_pin_the_caller_may_not_open_is_a_permission_error(

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Final, TypeVar
 
-from . import _ffi
+from . import _ffi, _pins
 from ._ffi import ffi
 from ._objbase import _capture_libbpf_log, _strerror
 from .errors import (
@@ -28,6 +28,7 @@ from .errors import (
     MapPermissionError,
     NotSupportedError,
     ObjectError,
+    PathNotFoundError,
     TypedMapsError,
 )
 from .flags import ProgramType
@@ -431,14 +432,39 @@ def fd_kind(fd: int) -> str:
     return target.removeprefix("anon_inode:")
 
 
-def bpf_obj_get(path: bytes, want: str, op: str) -> int:
-    """Open a bpffs pin and check it is a ``want`` ("bpf-link", "bpf-prog")."""
+#: An fd kind (fd_kind) -> the noun for it.
+_NOUNS: Final = {"bpf-map": "map", "bpf-prog": "program", "bpf-link": "link"}
+
+
+def bpf_obj_get(path: bytes, want: str, op: str, *, reopen: bool = False) -> int:
+    """Open a bpffs pin and check it is a ``want`` ("bpf-link", "bpf-prog").
+
+    Args:
+        reopen: for ``from_pinned_path``: a path where nothing is or can be
+            pinned raises PathNotFoundError (also a FileNotFoundError, errno
+            ENOENT), as ``MapHandle.from_pinned_path`` does; a directory or a
+            file outside bpffs is found before the syscall. Without it
+            (unpin), those are ObjectError.
+
+    Raises:
+        ObjectError: the pin holds another kind of object (EINVAL), naming it.
+    """
+    if reopen:
+        _pins.check_open(path, op, _NOUNS.get(want, want))
     ret = int(_ffi.get_lib().bpf_obj_get(path))
     shown = os.fsdecode(path)
     if ret < 0:
         err = -ret
         if err == _errno.ENOENT:
+            if reopen:
+                raise PathNotFoundError(
+                    err, op, f"nothing is pinned at {shown} (No such file or directory)"
+                )
             raise ObjectError(err, op, f"nothing is pinned at {shown}")
+        if reopen and err in (_errno.EPERM, _errno.EACCES):
+            # Not a path that cannot hold a pin (checked above): the pin's
+            # mode or owner refuses this process, or it lacks a capability.
+            raise MapPermissionError(err, op, f"{os.strerror(err)} (opening the pin)")
         if err == _errno.EINVAL or (err == _errno.EACCES and os.geteuid() == 0):
             # the kernel says EACCES for a file that is not a bpffs inode
             raise ObjectError(err, op, f"{shown} is not a BPF pin (not on a bpffs mount)")
@@ -446,7 +472,7 @@ def bpf_obj_get(path: bytes, want: str, op: str) -> int:
     kind = fd_kind(ret)
     if kind != want:
         os.close(ret)
-        what = {"bpf-map": "a map", "bpf-prog": "a program", "bpf-link": "a link"}
+        what = {k: f"a {noun}" for k, noun in _NOUNS.items()}
         raise ObjectError(
             _errno.EINVAL,
             op,

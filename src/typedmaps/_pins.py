@@ -6,9 +6,10 @@ unpin first checks, on the path itself, that it is not a symbolic link or a
 directory, that its file system is bpffs (statfs magic 0xcafe4a11), and that
 the kernel opens a BPF object of the expected kind there. Anything else is
 refused with an :class:`ArgumentError` that says what the path is instead.
-Opening a pin checks the same things first (:func:`not_a_pin`), so that a
-path that cannot hold one is "nothing is pinned there", not the EACCES or
-EPERM the kernel gives for it.
+Opening a pin (``MapHandle``, ``Program`` and ``Link.from_pinned_path``)
+checks the same things first (:func:`check_open`), so that a path that
+cannot hold one is "nothing is pinned there", not the EACCES or EPERM the
+kernel gives for it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Callable
 from . import _ffi
 from .errors import ArgumentError, PathNotFoundError, error_from_errno
 
-__all__ = ["check_pin", "not_a_pin", "unpin"]
+__all__ = ["check_open", "check_pin", "not_a_pin", "unpin"]
 
 #: /proc/self/fd link target -> the kind of BPF object an fd holds.
 _KINDS = {
@@ -71,6 +72,23 @@ def not_a_pin(path: bytes) -> str | None:
         return _why_not_a_pin(path, os.stat(path))
     except OSError:
         return None
+
+
+def check_open(path: bytes, op: str, what: str) -> None:
+    """Before opening ``path`` as a pin of a BPF ``what`` ("map", "program", "link").
+
+    Raises:
+        PathNotFoundError: what is there cannot be a pin (:func:`not_a_pin`):
+            "not a BPF <what>: the path is a directory, so nothing is pinned
+            there". Errno ENOENT, also a FileNotFoundError.
+    """
+    why = not_a_pin(path)
+    if why is not None:
+        # The kernel would say EACCES (or EPERM), which reads as a permission
+        # problem; the answer is that nothing is pinned there.
+        raise PathNotFoundError(
+            _errno.ENOENT, op, f"not a BPF {what}: the path {why}, so nothing is pinned there"
+        )
 
 
 def check_pin(

@@ -149,12 +149,16 @@ def _query_info(fd: int) -> MapInfo:
     )
 
 
-def _map_info_for(fd: int, op: str) -> MapInfo:
+def _map_info_for(fd: int, op: str, *, pinned: bool = False) -> MapInfo:
     """The info of a new fd, after making sure that it is a BPF map.
 
     BPF_OBJ_GET_INFO_BY_FD also answers for programs, links and BTF objects
     (with their own info struct, which would read as a nonsense map), so the
     kind of fd is checked first, through /proc/self/fd. Does not close ``fd``.
+
+    Args:
+        pinned: ``fd`` was opened from a pin, so the error says what is
+            pinned there rather than what the fd is.
 
     Raises:
         MapError: "not a BPF map".
@@ -165,6 +169,8 @@ def _map_info_for(fd: int, op: str) -> MapInfo:
         target = None  # no /proc: rely on what OBJ_GET_INFO says
     if target is not None and target != _BPF_MAP_FD:
         what = _FD_KINDS.get(target, repr(target))
+        if pinned:
+            raise MapError(_errno.EINVAL, op, f"not a BPF map: {what} is pinned there")
         raise MapError(_errno.EINVAL, op, f"not a BPF map (the fd is {what})")
     try:
         info = _query_info(fd)
@@ -174,6 +180,19 @@ def _map_info_for(fd: int, op: str) -> MapInfo:
     if info.map_type is MapType.UNSPEC:
         raise MapError(_errno.EINVAL, op, "not a BPF map")
     return info
+
+
+def _check_pinned_kind(path: bytes, op: str) -> None:
+    """Raise the "not a BPF map" MapError if ``path`` pins a program or link.
+
+    Returns when the pin cannot be opened or holds a map.
+    """
+    fd = _ffi.get_lib().bpf_obj_get(path)
+    if fd >= 0:
+        try:
+            _map_info_for(fd, op, pinned=True)
+        finally:
+            os.close(fd)
 
 
 _check_int = check_int
@@ -422,7 +441,8 @@ class MapHandle(NoCopy, HandleBatches):
                 checked before the syscall, whatever the caller's privileges).
             ArgumentError: ``path`` is not a path or contains a NUL byte;
                 ``readonly``/``writeonly`` are not bools, or both are True.
-            MapError: "not a BPF map": the path is a pinned program or link.
+            MapError: "not a BPF map: a BPF program is pinned there" (or a
+                link), errno EINVAL.
             MapPermissionError: the pin's file mode or the caller's
                 capabilities do not allow the requested access.
         """
@@ -436,13 +456,7 @@ class MapHandle(NoCopy, HandleBatches):
                 argument="writeonly",
                 value=writeonly,
             )
-        why = _pins.not_a_pin(p)
-        if why is not None:
-            # The kernel would say EACCES (or EPERM), which reads as a
-            # permission problem; the answer is that no map is pinned there.
-            raise PathNotFoundError(
-                _errno.ENOENT, op, f"not a BPF map: the path {why}, so nothing is pinned there"
-            )
+        _pins.check_open(p, op, "map")
         flags = (_BPF_F_RDONLY if readonly else 0) | (_BPF_F_WRONLY if writeonly else 0)
         if flags:
             get_opts = _ffi.func("bpf_obj_get_opts", op)
@@ -452,13 +466,17 @@ class MapHandle(NoCopy, HandleBatches):
             fd = get_opts(p, opts)
         else:
             fd = _ffi.get_lib().bpf_obj_get(p)
+        if fd == -_errno.EINVAL and flags:
+            # A pinned link refuses read-only and write-only fds with EINVAL:
+            # reopen it plainly to say what is pinned there.
+            _check_pinned_kind(p, op)
         if fd == -_errno.EACCES and os.path.exists(p) and os.access(p, os.R_OK):
             # The kernel says EACCES for any path that is not a pinned BPF
             # object (a plain file, a bpffs directory); when the file itself
             # is readable, permission is not what went wrong.
             raise MapError(_errno.EACCES, op, "not a BPF map (nothing is pinned there)")
         _ffi.check(fd, op, path=True)
-        return cls._from_new_fd(fd, op)
+        return cls._from_new_fd(fd, op, pinned=True)
 
     @classmethod
     def from_map_id(cls, map_id: int) -> Self:
@@ -492,9 +510,9 @@ class MapHandle(NoCopy, HandleBatches):
         return cls._from_new_fd(dup, "from_fd")
 
     @classmethod
-    def _from_new_fd(cls, fd: int, op: str) -> Self:
+    def _from_new_fd(cls, fd: int, op: str, *, pinned: bool = False) -> Self:
         try:
-            info = _map_info_for(fd, op)
+            info = _map_info_for(fd, op, pinned=pinned)
         except BaseException:
             os.close(fd)
             raise

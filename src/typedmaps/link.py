@@ -306,13 +306,19 @@ class Link(NoCopy):
         attached). ``program`` is None: the Link does not know the object.
 
         Raises:
-            ObjectError: nothing pinned there (ENOENT), or the pin is a map or
-                program, not a link (EINVAL).
-            MapPermissionError: no privilege.
+            PathNotFoundError: nothing is pinned at ``path`` (also a
+                FileNotFoundError, errno ENOENT): no such file, or what is
+                there cannot be a pin ("not a BPF link: the path is a
+                directory" or "is not on a bpffs mount"; checked before the
+                syscall).
+            ObjectError: the pin is a map or a program, not a link (EINVAL):
+                "P is a program, not a link".
+            MapPermissionError: the pin's mode or owner refuses this process,
+                or it lacks the capability.
         """
         p = path_arg(path, "path")
         op = f"open pinned link {os.fsdecode(p)}"
-        fd = bpf_obj_get(p, "bpf-link", op)
+        fd = bpf_obj_get(p, "bpf-link", op, reopen=True)
         att = _KernelLink(fd)
         try:
             info = att.info()

@@ -289,13 +289,19 @@ class Program(NoCopy):
         """Open a program pinned in bpffs; the result owns its fd (close it, or ``with``).
 
         Raises:
-            ObjectError: nothing pinned there (ENOENT), or the pin is a map or
-                a link, not a program (EINVAL).
-            MapPermissionError: no privilege.
+            PathNotFoundError: nothing is pinned at ``path`` (also a
+                FileNotFoundError, errno ENOENT): no such file, or what is
+                there cannot be a pin ("not a BPF program: the path is a
+                directory" or "is not on a bpffs mount"; checked before the
+                syscall).
+            ObjectError: the pin is a map or a link, not a program (EINVAL):
+                "P is a map, not a program".
+            MapPermissionError: the pin's mode or owner refuses this process,
+                or it lacks the capability.
         """
         p = path_arg(path, "path")
         op = f"open pinned program {os.fsdecode(p)}"
-        fd = bpf_obj_get(p, "bpf-prog", op)
+        fd = bpf_obj_get(p, "bpf-prog", op, reopen=True)
         try:
             info = ffi.new("struct bpf_prog_info *")
             size = ffi.new("__u32 *", ffi.sizeof("struct bpf_prog_info"))
