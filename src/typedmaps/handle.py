@@ -68,8 +68,6 @@ _LOCK: Final = int(MapFlags.LOCK)
 #: else (0, another int, a wrong type) takes the checked path.
 _ANY: Final = MapFlags.ANY
 _U32_MAX: Final = 0xFFFFFFFF
-#: libbpf's return code for a missing key.
-_ENOENT: Final = -_errno.ENOENT
 #: Value buffers up to this size are kept per handle for calls made while no
 #: other call is in flight (see MapHandle.lookup); bigger ones come from the pool.
 _OWN_MAX: Final = 1 << 16
@@ -853,7 +851,7 @@ class MapHandle(NoCopy, HandleBatches):
                 calls.pop()
                 if calls[0] < 0:
                     self._lt.finish()
-            if ret == _ENOENT:
+            if ret == -_errno.ENOENT:
                 return None
             raise self._elem_error(ret, "lookup", 0)
         return self._lookup_checked(key, flags)
