@@ -71,6 +71,7 @@ from itertools import repeat
 from typing import Any, Final, Generic, Self, TypeVar
 
 from . import _ffi, _rings
+from ._args import as_bytes
 from ._life import CLOSED, Lifetime, NoCopy
 from ._rings import HDR, Batch
 from .errors import (
@@ -1151,10 +1152,9 @@ class UserRingBuffer(_UserRing):
 
 
 def _bytes_arg(obj: object, op: str) -> bytes:
-    # Exact bytes pass; anything else is copied out of its buffer, so a bytes
-    # subclass lying about its len() cannot make the framing read past it.
-    if type(obj) is bytes:
-        return obj
+    # as_bytes copies anything but exact bytes out of its buffer, so a bytes
+    # subclass lying about its len() cannot make the framing read past it;
+    # a record of the wrong type is a CodecError here, as documented.
     if isinstance(obj, bytes | bytearray | memoryview):
-        return memoryview(obj).tobytes()
+        return as_bytes(obj, "data", op)
     raise CodecError("value", obj, f"{op}: expected a bytes-like object, got {type(obj).__name__}")
